@@ -1,0 +1,139 @@
+//! Addresses: what a server is bound to and where a request came from.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+
+use socket2::SockAddr;
+
+/// The address of a server or of a client: an internet address or a unix socket address.
+///
+/// This is Python's `server_address` / `client_address`, as one type for every transport.
+///
+/// ```
+/// use socketserver_runtime::SocketAddress;
+///
+/// let addr = SocketAddress::from("127.0.0.1:80".parse::<std::net::SocketAddr>().unwrap());
+/// assert_eq!(addr.to_string(), "127.0.0.1:80");
+/// assert_eq!(addr.as_inet().unwrap().port(), 80);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum SocketAddress {
+    /// An IPv4 or IPv6 address and port (TCP and UDP).
+    Inet(SocketAddr),
+    /// A unix-domain socket address (a path, unnamed, or Linux's abstract namespace).
+    Unix(UnixAddress),
+}
+
+impl SocketAddress {
+    /// The internet address, for TCP and UDP.
+    pub fn as_inet(&self) -> Option<SocketAddr> {
+        match self {
+            SocketAddress::Inet(addr) => Some(*addr),
+            SocketAddress::Unix(_) => None,
+        }
+    }
+
+    /// The unix socket address, for the unix transports.
+    pub fn as_unix(&self) -> Option<&UnixAddress> {
+        match self {
+            SocketAddress::Inet(_) => None,
+            SocketAddress::Unix(addr) => Some(addr),
+        }
+    }
+
+    pub(crate) fn from_sockaddr(addr: SockAddr) -> SocketAddress {
+        match addr.as_socket() {
+            Some(inet) => SocketAddress::Inet(inet),
+            None => SocketAddress::Unix(UnixAddress(addr)),
+        }
+    }
+
+    pub(crate) fn to_sockaddr(&self) -> SockAddr {
+        match self {
+            SocketAddress::Inet(addr) => SockAddr::from(*addr),
+            SocketAddress::Unix(addr) => addr.0.clone(),
+        }
+    }
+}
+
+impl From<SocketAddr> for SocketAddress {
+    fn from(addr: SocketAddr) -> Self {
+        SocketAddress::Inet(addr)
+    }
+}
+
+impl fmt::Display for SocketAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SocketAddress::Inet(addr) => addr.fmt(f),
+            SocketAddress::Unix(addr) => addr.fmt(f),
+        }
+    }
+}
+
+impl fmt::Debug for SocketAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A unix-domain socket address: a filesystem path, an unnamed socket, or (Linux) a name in
+/// the abstract namespace.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UnixAddress(SockAddr);
+
+impl UnixAddress {
+    /// The filesystem path, when the socket is bound to one.
+    pub fn as_pathname(&self) -> Option<&Path> {
+        self.0.as_pathname()
+    }
+
+    /// True for a socket bound to no name (a client that never called `bind`).
+    pub fn is_unnamed(&self) -> bool {
+        self.0.is_unnamed()
+    }
+}
+
+impl fmt::Display for UnixAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(path) = self.as_pathname() {
+            path.display().fmt(f)
+        } else if let Some(name) = self.0.as_abstract_namespace() {
+            write!(f, "@{}", String::from_utf8_lossy(name))
+        } else {
+            f.write_str("(unnamed)")
+        }
+    }
+}
+
+impl fmt::Debug for UnixAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Resolves what a user passed to `bind` for an internet transport, in the order to try.
+pub(crate) fn resolve_inet<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<Vec<SocketAddress>> {
+    let addrs: Vec<SocketAddress> = addr.to_socket_addrs()?.map(SocketAddress::Inet).collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Turns a socket file path into the one address a unix transport binds to.
+pub(crate) fn resolve_unix<P: AsRef<Path> + ?Sized>(path: &P) -> io::Result<Vec<SocketAddress>> {
+    let path = path.as_ref();
+    let addr = SockAddr::unix(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("bad unix socket path {}: {e}", path.display()),
+        )
+    })?;
+    Ok(vec![SocketAddress::Unix(UnixAddress(addr))])
+}

@@ -1,0 +1,89 @@
+//! `ServerConfig`: Python's class attributes (`allow_reuse_address`, `timeout`, ...) as typed
+//! fields with Python's defaults.
+
+use std::time::Duration;
+
+/// The options of a server, one field per Python class attribute.
+///
+/// Defaults follow Python's `socketserver` except `request_queue_size` (see the field).
+/// Fields that do not apply to a server's transport or mixin are ignored by the runtime; the
+/// `server!` macro rejects them at compile time.
+///
+/// ```
+/// use socketserver_runtime::ServerConfig;
+/// use std::time::Duration;
+///
+/// let mut config = ServerConfig::default();
+/// config.allow_reuse_address = true;
+/// config.stream_timeout = Some(Duration::from_secs(30));
+/// assert_eq!(config.max_packet_size, 8192);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// `SO_REUSEADDR` on the listening socket (Python: `allow_reuse_address`, default false).
+    pub allow_reuse_address: bool,
+    /// `SO_REUSEPORT` on the listening socket (Python: `allow_reuse_port`, default false).
+    pub allow_reuse_port: bool,
+    /// The `listen(2)` backlog. Default `SOMAXCONN` (the kernel caps it at
+    /// `net.core.somaxconn`), as CPython 3.15 does; Python before 3.15 used 5, which drops
+    /// connections under any burst.
+    pub request_queue_size: u32,
+    /// For IPv6 internet transports: also accept IPv4 clients (`IPV6_V6ONLY` off). Default
+    /// false, so `[::]:port` means IPv6 only whatever the system default is.
+    pub dual_stack: bool,
+    /// How long `handle_request` waits before calling `handle_timeout` (Python: `timeout`,
+    /// default `None`, wait forever).
+    pub timeout: Option<Duration>,
+    /// Read and write timeout on each accepted stream socket (Python:
+    /// `StreamRequestHandler.timeout`, default `None`).
+    pub stream_timeout: Option<Duration>,
+    /// `TCP_NODELAY` on each accepted TCP socket (Python:
+    /// `StreamRequestHandler.disable_nagle_algorithm`, default false).
+    pub disable_nagle_algorithm: bool,
+    /// Buffer size of `rfile` (Python: `rbufsize`, default 8 KiB).
+    pub rbufsize: usize,
+    /// Buffer size of `wfile`; 0 writes straight through to the socket like Python's
+    /// `_SocketWriter` (Python: `wbufsize`, default 0). A buffered `wfile` is flushed at finish.
+    pub wbufsize: usize,
+    /// Largest datagram read; longer ones are truncated to this size and the request says so
+    /// (Python: `max_packet_size`, default 8192).
+    pub max_packet_size: usize,
+    /// Send the reply datagram even when the handler wrote nothing to `wfile` (Python always
+    /// sends it; default false).
+    pub send_empty_reply: bool,
+    /// Threading: do not keep track of request threads, so `close` does not wait for them
+    /// (Python: `daemon_threads`, default false).
+    pub daemon_threads: bool,
+    /// Threading and forking: `close` waits for requests in flight (Python: `block_on_close`,
+    /// default true).
+    pub block_on_close: bool,
+    /// Forking: most child processes at once; at the limit the server waits for one to end
+    /// (Python: `max_children`, default 40).
+    pub max_children: usize,
+    /// Unix transports: when the socket file exists and nothing listens on it any more,
+    /// remove it and bind (default false: binding fails and says the file is stale).
+    pub replace_stale_socket: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            allow_reuse_address: false,
+            allow_reuse_port: false,
+            request_queue_size: libc::SOMAXCONN as u32,
+            dual_stack: false,
+            timeout: None,
+            stream_timeout: None,
+            disable_nagle_algorithm: false,
+            rbufsize: 8192,
+            wbufsize: 0,
+            max_packet_size: 8192,
+            send_empty_reply: false,
+            daemon_threads: false,
+            block_on_close: true,
+            max_children: 40,
+            replace_stale_socket: false,
+        }
+    }
+}

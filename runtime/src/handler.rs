@@ -1,0 +1,76 @@
+//! `RequestHandler`: the trait `#[handler]` implements, and the setup -> handle -> finish
+//! lifecycle around it.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::{HandlerResult, RequestError, Stage};
+
+/// Python's `BaseRequestHandler`: what the server runs for each request of kind `R`
+/// ([`StreamRequest`](crate::StreamRequest) or [`DatagramRequest`](crate::DatagramRequest)).
+///
+/// Each request gets a fresh handler value. `setup` runs first; if it fails nothing else
+/// runs. Otherwise `handle` runs, and `finish` runs after it even when `handle` fails or
+/// panics. The first failure is reported once through the server's `handle_error`.
+///
+/// `#[handler]` writes this impl for you; by hand it reads:
+///
+/// ```
+/// use socketserver_runtime::{HandlerResult, RequestHandler, StreamRequest};
+/// use std::io::Write;
+///
+/// struct Hello;
+///
+/// impl RequestHandler<StreamRequest> for Hello {
+///     fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+///         req.wfile().write_all(b"hello\n")?;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a handler for `{R}`",
+    label = "this handler does not take `{R}`",
+    note = "a handler whose methods take `&mut StreamRequest` serves `Tcp` and `UnixStream`; one taking `&mut DatagramRequest` serves `Udp` and `UnixDatagram`",
+    note = "write the handler's methods in an `impl` block marked `#[handler]`"
+)]
+pub trait RequestHandler<R>: Send + 'static {
+    /// Runs before `handle` (Python: `setup`). Default: nothing.
+    fn setup(&mut self, request: &mut R) -> HandlerResult {
+        let _ = request;
+        Ok(())
+    }
+
+    /// Serves the request (Python: `handle`).
+    fn handle(&mut self, request: &mut R) -> HandlerResult;
+
+    /// Runs after `handle`, even when it failed (Python: `finish`). Default: nothing.
+    fn finish(&mut self, request: &mut R) -> HandlerResult {
+        let _ = request;
+        Ok(())
+    }
+}
+
+/// Runs `f`, turning an error or a panic into a [`RequestError`] of `stage`.
+fn guarded(stage: Stage, f: impl FnOnce() -> HandlerResult) -> Result<(), RequestError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(RequestError::error(stage, error)),
+        Err(payload) => Err(RequestError::panic(stage, payload)),
+    }
+}
+
+/// Creates a handler and runs it on `request` with Python's rules: setup, then handle, then
+/// finish even if handle failed. Returns the first failure.
+pub(crate) fn run_handler<R, H: RequestHandler<R>>(
+    create: &(dyn Fn() -> H + Send + Sync),
+    request: &mut R,
+) -> Result<(), RequestError> {
+    let mut handler = match catch_unwind(AssertUnwindSafe(create)) {
+        Ok(handler) => handler,
+        Err(payload) => return Err(RequestError::panic(Stage::Create, payload)),
+    };
+    guarded(Stage::Setup, || handler.setup(request))?;
+    let handled = guarded(Stage::Handle, || handler.handle(request));
+    let finished = guarded(Stage::Finish, || handler.finish(request));
+    handled.and(finished)
+}

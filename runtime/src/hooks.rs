@@ -1,0 +1,50 @@
+//! `Hooks`: Python's overridable server methods (`verify_request`, `handle_error`,
+//! `handle_timeout`, `service_actions`) as a trait with Python's defaults.
+
+use crate::address::SocketAddress;
+use crate::error::RequestError;
+
+/// The server's overridable methods. Implement the ones you need; the rest keep Python's
+/// behaviour. Hooks run on the serving thread, except `handle_error`, which runs where the
+/// request ran (a request thread, a forked child).
+///
+/// ```
+/// use socketserver_runtime::{Hooks, SocketAddress};
+///
+/// /// Serves loopback clients only.
+/// struct LocalOnly;
+///
+/// impl Hooks for LocalOnly {
+///     fn verify_request(&self, client_address: &SocketAddress) -> bool {
+///         client_address.as_inet().is_some_and(|a| a.ip().is_loopback())
+///     }
+/// }
+/// ```
+pub trait Hooks: Send + Sync + 'static {
+    /// Whether to serve a client; a rejected connection is closed at once (Python:
+    /// `verify_request`, default true).
+    fn verify_request(&self, client_address: &SocketAddress) -> bool {
+        let _ = client_address;
+        true
+    }
+
+    /// Reports a request that failed; the server goes on serving (Python: `handle_error`).
+    /// Default: one line on stderr naming the client and the error.
+    fn handle_error(&self, client_address: &SocketAddress, error: &RequestError) {
+        eprintln!("error processing request from {client_address}: {error}");
+    }
+
+    /// Called when `handle_request` waited `timeout` for a request in vain (Python:
+    /// `handle_timeout`). Default: nothing.
+    fn handle_timeout(&self) {}
+
+    /// Called on every turn of `serve_forever`'s loop (Python: `service_actions`). Default:
+    /// nothing.
+    fn service_actions(&self) {}
+}
+
+/// Python's behaviour for every hook.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultHooks;
+
+impl Hooks for DefaultHooks {}

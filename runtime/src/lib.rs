@@ -1,0 +1,54 @@
+//! The blocking runtime of `socketserver`: Python's `socketserver` for Rust, without macros.
+//!
+//! A [`Server`] is a transport ([`transport::Tcp`], [`transport::Udp`],
+//! [`transport::UnixStream`], [`transport::UnixDatagram`]), a mixin that decides where each
+//! request runs ([`mixin::Sync`], [`mixin::Threading`], [`mixin::Forking`]), a
+//! [`RequestHandler`] created afresh for every request, and [`Hooks`] for Python's
+//! overridable server methods. Data flows one way: the transport accepts, the mixin decides
+//! where the request runs, the handler runs `setup`/`handle`/`finish`, the transport ends
+//! the request.
+//!
+//! ```no_run
+//! use socketserver_runtime::{HandlerResult, RequestHandler, StreamRequest, ThreadingTcpServer};
+//!
+//! #[derive(Default)]
+//! struct Echo;
+//!
+//! impl RequestHandler<StreamRequest> for Echo {
+//!     fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+//!         let (rfile, wfile) = req.files();
+//!         std::io::copy(rfile, wfile)?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let server = ThreadingTcpServer::<Echo>::bind("127.0.0.1:9000")?;
+//! let handle = server.handle(); // handle.shutdown() from anywhere stops it
+//! server.serve_forever()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod address;
+mod aliases;
+mod config;
+mod error;
+mod handler;
+mod hooks;
+pub mod mixin;
+mod poll;
+mod request;
+mod server;
+mod shutdown;
+pub mod transport;
+
+pub use address::{SocketAddress, UnixAddress};
+pub use aliases::*;
+pub use config::ServerConfig;
+pub use error::{BoxError, HandlerResult, RequestError, Stage};
+pub use handler::RequestHandler;
+pub use hooks::{DefaultHooks, Hooks};
+pub use request::{DatagramRequest, DatagramSocket, RFile, StreamRequest, StreamSocket, WFile};
+pub use server::{Builder, Server};
+pub use shutdown::ServerHandle;

@@ -1,0 +1,123 @@
+//! `Forking`: a child process per request (Python's `ForkingMixIn`).
+
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{Mixin, SignalRegistration, Waker};
+use crate::config::ServerConfig;
+
+/// Runs each request in a child process forked from the serving thread (Python's
+/// `ForkingMixIn`).
+///
+/// The child runs the handler and leaves with `_exit(0)` on success, `_exit(1)` on error or
+/// panic, never returning into the parent's loop (buffered output not yet flushed is lost,
+/// as with Python's `os._exit`). At most `max_children` run at once: at the limit the server
+/// stops accepting until one ends. Ended children are reaped as soon as `SIGCHLD` wakes the
+/// loop, so none lingers as a zombie; `close` waits for the rest when `block_on_close`.
+/// Only the children this server forked are ever waited for.
+#[derive(Debug)]
+pub struct Forking {
+    children: Mutex<Vec<libc::pid_t>>,
+    max_children: usize,
+    block_on_close: bool,
+    /// Set by `SIGCHLD`: some child may have ended.
+    child_ended: Arc<AtomicBool>,
+    _sigchld_flag: SignalRegistration,
+    _sigchld_wake: SignalRegistration,
+}
+
+impl Forking {
+    /// The number of children still running (or ended and not yet reaped).
+    pub fn active_children(&self) -> usize {
+        self.children().len()
+    }
+
+    fn children(&self) -> std::sync::MutexGuard<'_, Vec<libc::pid_t>> {
+        self.children.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reaps ended children without blocking; at `max_children` or more, first blocks until
+    /// the oldest child ends when `wait_for_room`.
+    fn reap(&self, wait_for_room: bool) {
+        let mut children = self.children();
+        while wait_for_room && children.len() >= self.max_children.max(1) {
+            let oldest = children.remove(0);
+            wait(oldest, 0);
+        }
+        self.child_ended.store(false, Ordering::SeqCst);
+        children.retain(|&pid| !wait(pid, libc::WNOHANG));
+    }
+}
+
+/// `waitpid` for one child; true once it has ended (or is not ours to wait for any more).
+fn wait(pid: libc::pid_t, flags: libc::c_int) -> bool {
+    loop {
+        let mut status = 0;
+        // SAFETY: plain system call on a pid we forked.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        match r {
+            0 => return false,
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            _ => return true,
+        }
+    }
+}
+
+impl Mixin for Forking {
+    fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self> {
+        let child_ended = Arc::new(AtomicBool::new(false));
+        let flag = signal_hook::flag::register(libc::SIGCHLD, child_ended.clone())?;
+        let sigchld_flag = SignalRegistration(flag);
+        Ok(Forking {
+            children: Mutex::new(Vec::new()),
+            max_children: config.max_children,
+            block_on_close: config.block_on_close,
+            child_ended,
+            _sigchld_flag: sigchld_flag,
+            _sigchld_wake: waker.on_signal(libc::SIGCHLD)?,
+        })
+    }
+
+    fn process<J>(&self, job: J) -> io::Result<()>
+    where
+        J: FnOnce() -> bool + Send + 'static,
+    {
+        self.reap(true);
+        // SAFETY: fork is called from the serving thread; the child only runs the job and
+        // leaves with `_exit`, never returning into the caller.
+        match unsafe { libc::fork() } {
+            -1 => Err(io::Error::last_os_error()),
+            0 => {
+                let ok = catch_unwind(AssertUnwindSafe(job)).unwrap_or(false);
+                // SAFETY: ends the child without running the parent's destructors or atexit.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            pid => {
+                self.children().push(pid);
+                drop(job); // the parent's copy of the connection closes here
+                Ok(())
+            }
+        }
+    }
+
+    fn has_capacity(&self) -> bool {
+        self.children().len() < self.max_children.max(1)
+    }
+
+    fn service_actions(&self) {
+        if self.child_ended.load(Ordering::SeqCst) {
+            self.reap(false);
+        }
+    }
+
+    fn close(&self) {
+        let flags = if self.block_on_close {
+            0
+        } else {
+            libc::WNOHANG
+        };
+        self.children().retain(|&pid| !wait(pid, flags));
+    }
+}

@@ -1,0 +1,77 @@
+//! Mixins: where a request runs once it is accepted (Python's `ThreadingMixIn`,
+//! `ForkingMixIn`, or the serving thread itself).
+
+mod forking;
+mod sync;
+mod threading;
+
+use std::io;
+
+pub use forking::Forking;
+pub use sync::Sync;
+pub use threading::Threading;
+
+use crate::config::ServerConfig;
+use crate::shutdown::ServerHandle;
+
+/// Decides where each request runs.
+///
+/// The server calls `process` with a job per accepted request; the job runs the handler and
+/// ends the request, returning whether it succeeded. A mixin that can be full (a pool, a
+/// process limit) says so in `has_capacity`: the server then stops accepting, leaving
+/// clients in the kernel's backlog, until the mixin calls [`Waker::wake`].
+pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
+    /// Creates the mixin's state for a server with `config`.
+    fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self>;
+
+    /// Runs `job` (here, on a thread, in a child process...). On error the job was not run
+    /// and has been dropped, which closes its connection.
+    fn process<J>(&self, job: J) -> io::Result<()>
+    where
+        J: FnOnce() -> bool + Send + 'static;
+
+    /// Whether `process` may be called now without blocking. Default: always.
+    fn has_capacity(&self) -> bool {
+        true
+    }
+
+    /// Housekeeping after every turn of the serving loop (reaping threads or children).
+    fn service_actions(&self) {}
+
+    /// Waits for or abandons requests in flight, as the mixin's `block_on_close` says.
+    fn close(&self) {}
+}
+
+/// Wakes the serving loop, so that it looks again at [`Mixin::has_capacity`].
+#[derive(Clone, Debug)]
+pub struct Waker {
+    server: ServerHandle,
+}
+
+impl Waker {
+    pub(crate) fn new(server: ServerHandle) -> Waker {
+        Waker { server }
+    }
+
+    /// Makes the serving loop run a turn (calls `service_actions`, checks capacity).
+    pub fn wake(&self) {
+        self.server.wake().wake();
+    }
+
+    /// Has `signal` wake the serving loop, until the returned registration is dropped.
+    pub(crate) fn on_signal(&self, signal: i32) -> io::Result<SignalRegistration> {
+        let writer = self.server.wake().writer_clone()?;
+        let id = signal_hook::low_level::pipe::register(signal, writer)?;
+        Ok(SignalRegistration(id))
+    }
+}
+
+/// A signal routed to the wake socket; unregistered on drop.
+#[derive(Debug)]
+pub(crate) struct SignalRegistration(pub(crate) signal_hook::SigId);
+
+impl Drop for SignalRegistration {
+    fn drop(&mut self) {
+        signal_hook::low_level::unregister(self.0);
+    }
+}

@@ -1,0 +1,26 @@
+//! `Sync`: each request runs in the serving thread, one at a time (Python's plain
+//! `TCPServer` / `UDPServer`).
+
+use std::io;
+
+use super::{Mixin, Waker};
+use crate::config::ServerConfig;
+
+/// Runs each request in the serving thread, one after the other: the next client waits in
+/// the kernel's backlog. Python's default for `TCPServer` and `UDPServer`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sync;
+
+impl Mixin for Sync {
+    fn new(_config: &ServerConfig, _waker: Waker) -> io::Result<Self> {
+        Ok(Sync)
+    }
+
+    fn process<J>(&self, job: J) -> io::Result<()>
+    where
+        J: FnOnce() -> bool + Send + 'static,
+    {
+        job();
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! `Threading`: a new thread per request (Python's `ThreadingMixIn`).
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+
+use super::{Mixin, Waker};
+use crate::config::ServerConfig;
+
+/// Runs each request on a thread of its own (Python's `ThreadingMixIn`).
+///
+/// With `block_on_close` (the default) and without `daemon_threads`, `close` joins the
+/// threads still running. Threads that have ended are forgotten at once, so the bookkeeping
+/// stays as small as the number of requests in flight (CPython bpo-37193).
+#[derive(Debug)]
+pub struct Threading {
+    /// `None` when threads are not waited for (`daemon_threads`, or no `block_on_close`).
+    tracked: Option<Tracked>,
+}
+
+#[derive(Debug, Default)]
+struct Tracked {
+    running: Mutex<Running>,
+    /// Ids of threads whose request is done, to be joined and forgotten.
+    finished: Arc<Mutex<Vec<u64>>>,
+}
+
+#[derive(Debug, Default)]
+struct Running {
+    threads: HashMap<u64, JoinHandle<()>>,
+    next_id: u64,
+}
+
+impl Threading {
+    /// The number of request threads being tracked for `close` to join: those still running
+    /// (and any that ended since the last reap).
+    pub fn tracked_threads(&self) -> usize {
+        self.tracked
+            .as_ref()
+            .map_or(0, |t| lock(&t.running).threads.len())
+    }
+
+    fn reap(tracked: &Tracked) {
+        // `running` before `finished`: a thread is inserted into `running` under its lock
+        // right after it is spawned, so every id found in `finished` is there to remove.
+        let handles: Vec<_> = {
+            let mut running = lock(&tracked.running);
+            let mut finished = lock(&tracked.finished);
+            finished
+                .drain(..)
+                .filter_map(|id| running.threads.remove(&id))
+                .collect()
+        };
+        for handle in handles {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Mixin for Threading {
+    fn new(config: &ServerConfig, _waker: Waker) -> io::Result<Self> {
+        let track = config.block_on_close && !config.daemon_threads;
+        Ok(Threading {
+            tracked: track.then(Tracked::default),
+        })
+    }
+
+    fn process<J>(&self, job: J) -> io::Result<()>
+    where
+        J: FnOnce() -> bool + Send + 'static,
+    {
+        let Some(tracked) = &self.tracked else {
+            thread::Builder::new().spawn(move || {
+                job();
+            })?;
+            return Ok(());
+        };
+        Self::reap(tracked);
+        let mut running = lock(&tracked.running);
+        let id = running.next_id;
+        running.next_id += 1;
+        let finished = tracked.finished.clone();
+        let handle = thread::Builder::new().spawn(move || {
+            job();
+            lock(&finished).push(id);
+        })?;
+        running.threads.insert(id, handle);
+        Ok(())
+    }
+
+    fn service_actions(&self) {
+        if let Some(tracked) = &self.tracked {
+            Self::reap(tracked);
+        }
+    }
+
+    fn close(&self) {
+        if let Some(tracked) = &self.tracked {
+            let threads = std::mem::take(&mut lock(&tracked.running).threads);
+            for (_, handle) in threads {
+                let _ = handle.join();
+            }
+            lock(&tracked.finished).clear();
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! `DatagramRequest`: one received datagram (UDP or unix datagram), Python's
+//! `DatagramRequestHandler` attributes as methods.
+
+use std::io::{self, Cursor};
+use std::net::UdpSocket;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+
+use socket2::SockRef;
+
+use crate::address::SocketAddress;
+use crate::shutdown::ServerHandle;
+
+/// The server's datagram socket, shared by every request (replies are sent from it).
+#[derive(Debug)]
+pub enum DatagramSocket {
+    /// A UDP socket.
+    Udp(UdpSocket),
+    /// A unix-domain datagram socket.
+    Unix(UnixDatagram),
+}
+
+impl DatagramSocket {
+    /// The UDP socket, for a `Udp` server.
+    pub fn as_udp(&self) -> Option<&UdpSocket> {
+        match self {
+            DatagramSocket::Udp(s) => Some(s),
+            DatagramSocket::Unix(_) => None,
+        }
+    }
+
+    /// The unix datagram socket, for a `UnixDatagram` server.
+    pub fn as_unix(&self) -> Option<&UnixDatagram> {
+        match self {
+            DatagramSocket::Udp(_) => None,
+            DatagramSocket::Unix(s) => Some(s),
+        }
+    }
+
+    /// Sends one datagram to `to`; returns the number of bytes sent.
+    pub fn send_to(&self, buf: &[u8], to: &SocketAddress) -> io::Result<usize> {
+        SockRef::from(self).send_to(buf, &to.to_sockaddr())
+    }
+}
+
+impl AsFd for DatagramSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            DatagramSocket::Udp(s) => s.as_fd(),
+            DatagramSocket::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for DatagramSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// One datagram, as a datagram handler sees it (Python's `DatagramRequestHandler`).
+///
+/// `rfile()` reads the datagram; what is written to `wfile()` is sent back to the sender as
+/// one datagram when the request finishes (nothing is sent if nothing was written, unless
+/// `send_empty_reply` is set). `reply()` sends a datagram at once.
+///
+/// ```no_run
+/// use socketserver_runtime::{DatagramRequest, HandlerResult, RequestHandler};
+///
+/// struct Upper;
+///
+/// impl RequestHandler<DatagramRequest> for Upper {
+///     fn handle(&mut self, req: &mut DatagramRequest) -> HandlerResult {
+///         let upper = req.data().to_ascii_uppercase();
+///         req.reply(&upper)?;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct DatagramRequest {
+    rfile: Cursor<Vec<u8>>,
+    wfile: Vec<u8>,
+    truncated: bool,
+    socket: Arc<DatagramSocket>,
+    client_address: SocketAddress,
+    server: ServerHandle,
+    send_empty_reply: bool,
+}
+
+impl DatagramRequest {
+    pub(crate) fn new(
+        data: Vec<u8>,
+        truncated: bool,
+        socket: Arc<DatagramSocket>,
+        client_address: SocketAddress,
+        server: ServerHandle,
+        send_empty_reply: bool,
+    ) -> DatagramRequest {
+        DatagramRequest {
+            rfile: Cursor::new(data),
+            wfile: Vec::new(),
+            truncated,
+            socket,
+            client_address,
+            server,
+            send_empty_reply,
+        }
+    }
+
+    /// The datagram's bytes (Python: `self.request[0]`).
+    pub fn data(&self) -> &[u8] {
+        self.rfile.get_ref()
+    }
+
+    /// True when the datagram was longer than `max_packet_size` and `data()` holds only its
+    /// first `max_packet_size` bytes.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The datagram as a reader (Python: `self.rfile`).
+    pub fn rfile(&mut self) -> &mut Cursor<Vec<u8>> {
+        &mut self.rfile
+    }
+
+    /// The reply, sent to the client as one datagram when the request finishes (Python:
+    /// `self.wfile`).
+    pub fn wfile(&mut self) -> &mut Vec<u8> {
+        &mut self.wfile
+    }
+
+    /// Both files at once, for `io::copy(rfile, wfile)` and the like.
+    pub fn files(&mut self) -> (&mut Cursor<Vec<u8>>, &mut Vec<u8>) {
+        (&mut self.rfile, &mut self.wfile)
+    }
+
+    /// Sends `data` to the client now, as its own datagram.
+    pub fn reply(&self, data: &[u8]) -> io::Result<usize> {
+        self.socket.send_to(data, &self.client_address)
+    }
+
+    /// The server's socket (Python: `self.request[1]`).
+    pub fn socket(&self) -> &DatagramSocket {
+        &self.socket
+    }
+
+    /// The sender's address (Python: `self.client_address`).
+    pub fn client_address(&self) -> &SocketAddress {
+        &self.client_address
+    }
+
+    /// The server this request came to (Python: `self.server`).
+    pub fn server(&self) -> &ServerHandle {
+        &self.server
+    }
+
+    /// Sends what was written to `wfile` (Python: `DatagramRequestHandler.finish`).
+    pub(crate) fn close(self) -> io::Result<()> {
+        if !self.wfile.is_empty() || self.send_empty_reply {
+            self.reply(&self.wfile)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,314 @@
+//! `StreamRequest`: one accepted connection (TCP or unix stream), Python's
+//! `StreamRequestHandler` attributes as methods.
+
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::address::SocketAddress;
+use crate::config::ServerConfig;
+use crate::shutdown::ServerHandle;
+
+/// An accepted stream socket: TCP or unix.
+///
+/// Reads and writes go through `&StreamSocket`, so a handler can keep a clone of the
+/// request's socket for another thread ([`try_clone`](StreamSocket::try_clone)).
+#[derive(Debug)]
+pub enum StreamSocket {
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// A unix-domain stream connection.
+    Unix(UnixStream),
+}
+
+impl StreamSocket {
+    /// The TCP stream, for a `Tcp` server.
+    pub fn as_tcp(&self) -> Option<&TcpStream> {
+        match self {
+            StreamSocket::Tcp(s) => Some(s),
+            StreamSocket::Unix(_) => None,
+        }
+    }
+
+    /// The unix stream, for a `UnixStream` server.
+    pub fn as_unix(&self) -> Option<&UnixStream> {
+        match self {
+            StreamSocket::Tcp(_) => None,
+            StreamSocket::Unix(s) => Some(s),
+        }
+    }
+
+    /// A second handle on the same connection (`dup(2)`).
+    pub fn try_clone(&self) -> io::Result<StreamSocket> {
+        Ok(match self {
+            StreamSocket::Tcp(s) => StreamSocket::Tcp(s.try_clone()?),
+            StreamSocket::Unix(s) => StreamSocket::Unix(s.try_clone()?),
+        })
+    }
+
+    /// Shuts down the read side, the write side or both (`shutdown(2)`).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            StreamSocket::Tcp(s) => s.shutdown(how),
+            StreamSocket::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// Sets the read timeout (`None`: block forever).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            StreamSocket::Tcp(s) => s.set_read_timeout(timeout),
+            StreamSocket::Unix(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    /// Sets the write timeout (`None`: block forever).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            StreamSocket::Tcp(s) => s.set_write_timeout(timeout),
+            StreamSocket::Unix(s) => s.set_write_timeout(timeout),
+        }
+    }
+
+    fn reader(&self) -> &dyn ReadWrite {
+        match self {
+            StreamSocket::Tcp(s) => s,
+            StreamSocket::Unix(s) => s,
+        }
+    }
+}
+
+/// `Read + Write` through a shared reference, as both std stream types allow.
+trait ReadWrite {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write(&self, buf: &[u8]) -> io::Result<usize>;
+}
+
+impl ReadWrite for TcpStream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(&mut &*self, buf)
+    }
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        Write::write(&mut &*self, buf)
+    }
+}
+
+impl ReadWrite for UnixStream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(&mut &*self, buf)
+    }
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        Write::write(&mut &*self, buf)
+    }
+}
+
+impl Read for &StreamSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader().read(buf)
+    }
+}
+
+impl Write for &StreamSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.reader().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for StreamSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            StreamSocket::Tcp(s) => s.as_fd(),
+            StreamSocket::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for StreamSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// The connection as `Read`/`Write`, owned by `rfile` and `wfile` alike.
+#[derive(Debug)]
+struct Shared(Arc<StreamSocket>);
+
+impl Read for Shared {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Python's `rfile`: the connection, buffered for reading lines.
+#[derive(Debug)]
+pub struct RFile(BufReader<Shared>);
+
+impl Read for RFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl BufRead for RFile {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.0.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.0.consume(amt)
+    }
+}
+
+/// Python's `wfile`: writes to the connection.
+///
+/// Unbuffered by default, like Python's `_SocketWriter`: every `write` sends all of its bytes
+/// before it returns. With `wbufsize > 0` writes are buffered and flushed when the request
+/// finishes.
+#[derive(Debug)]
+pub struct WFile(Writer);
+
+#[derive(Debug)]
+enum Writer {
+    Direct(Shared),
+    Buffered(BufWriter<Shared>),
+}
+
+impl Write for WFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            Writer::Direct(socket) => socket.write_all(buf).map(|()| buf.len()),
+            Writer::Buffered(writer) => writer.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.0 {
+            Writer::Direct(_) => Ok(()),
+            Writer::Buffered(writer) => writer.flush(),
+        }
+    }
+}
+
+/// One connection, as a stream handler sees it (Python's `StreamRequestHandler` attributes).
+///
+/// ```no_run
+/// use socketserver_runtime::{HandlerResult, RequestHandler, StreamRequest};
+/// use std::io::{self, BufRead, Write};
+///
+/// struct Upper;
+///
+/// impl RequestHandler<StreamRequest> for Upper {
+///     fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+///         let mut line = String::new();
+///         req.rfile().read_line(&mut line)?;
+///         writeln!(req.wfile(), "{} says {}", req.client_address(), line.trim().to_uppercase())?;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct StreamRequest {
+    rfile: RFile,
+    wfile: WFile,
+    socket: Arc<StreamSocket>,
+    client_address: SocketAddress,
+    server: ServerHandle,
+}
+
+impl StreamRequest {
+    pub(crate) fn new(
+        socket: StreamSocket,
+        client_address: SocketAddress,
+        server: ServerHandle,
+        config: &ServerConfig,
+    ) -> io::Result<StreamRequest> {
+        if config.stream_timeout.is_some() {
+            socket.set_read_timeout(config.stream_timeout)?;
+            socket.set_write_timeout(config.stream_timeout)?;
+        }
+        if let (true, StreamSocket::Tcp(tcp)) = (config.disable_nagle_algorithm, &socket) {
+            tcp.set_nodelay(true)?;
+        }
+        let socket = Arc::new(socket);
+        let rfile = RFile(BufReader::with_capacity(
+            config.rbufsize.max(1),
+            Shared(socket.clone()),
+        ));
+        let writer = Shared(socket.clone());
+        let wfile = WFile(if config.wbufsize == 0 {
+            Writer::Direct(writer)
+        } else {
+            Writer::Buffered(BufWriter::with_capacity(config.wbufsize, writer))
+        });
+        Ok(StreamRequest {
+            rfile,
+            wfile,
+            socket,
+            client_address,
+            server,
+        })
+    }
+
+    /// The connection, buffered for reading (Python: `self.rfile`).
+    pub fn rfile(&mut self) -> &mut RFile {
+        &mut self.rfile
+    }
+
+    /// The connection for writing (Python: `self.wfile`).
+    pub fn wfile(&mut self) -> &mut WFile {
+        &mut self.wfile
+    }
+
+    /// Both files at once, for `io::copy(rfile, wfile)` and the like.
+    ///
+    /// ```no_run
+    /// # fn echo(req: &mut socketserver_runtime::StreamRequest) -> std::io::Result<u64> {
+    /// let (rfile, wfile) = req.files();
+    /// std::io::copy(rfile, wfile)
+    /// # }
+    /// ```
+    pub fn files(&mut self) -> (&mut RFile, &mut WFile) {
+        (&mut self.rfile, &mut self.wfile)
+    }
+
+    /// The connected socket (Python: `self.request`).
+    pub fn socket(&self) -> &StreamSocket {
+        &self.socket
+    }
+
+    /// The peer's address (Python: `self.client_address`).
+    pub fn client_address(&self) -> &SocketAddress {
+        &self.client_address
+    }
+
+    /// The server this request came to (Python: `self.server`).
+    pub fn server(&self) -> &ServerHandle {
+        &self.server
+    }
+
+    /// Flushes `wfile`, then shuts the write side so the client reads EOF (Python's
+    /// `StreamRequestHandler.finish` plus `TCPServer.shutdown_request`); the socket closes
+    /// when the last clone of it is dropped. Errors are ignored as in Python: the client may
+    /// be gone.
+    pub(crate) fn close(mut self) {
+        let _ = self.wfile.flush();
+        let _ = self.socket.shutdown(Shutdown::Write);
+    }
+}

@@ -1,0 +1,398 @@
+//! `Server<T, M, H, K>`: a transport, a mixin, a handler and hooks, and the lifecycle that
+//! ties them (Python's `BaseServer`).
+
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::address::SocketAddress;
+use crate::config::ServerConfig;
+use crate::error::{RequestError, Stage};
+use crate::handler::{run_handler, RequestHandler};
+use crate::hooks::{DefaultHooks, Hooks};
+use crate::mixin::{Mixin, Waker};
+use crate::poll;
+use crate::shutdown::ServerHandle;
+use crate::transport::{BindAddress, Transport};
+
+/// How long accepting pauses when the process is out of file descriptors.
+const OUT_OF_FDS_PAUSE: Duration = Duration::from_millis(100);
+
+/// Creates the handler value for each request.
+type Factory<H> = Box<dyn Fn() -> H + Send + Sync>;
+
+/// What every request needs from its server, shared with the threads or children that run it.
+struct Shared<H, K> {
+    create: Factory<H>,
+    hooks: K,
+    config: ServerConfig,
+    handle: ServerHandle,
+}
+
+impl<H, K: Hooks> Shared<H, K> {
+    /// Runs one request through its handler and ends it; reports a failure through
+    /// `handle_error`. Returns whether it succeeded.
+    fn run<T: Transport>(&self, incoming: T::Incoming, client_address: SocketAddress) -> bool
+    where
+        H: RequestHandler<T::Request>,
+    {
+        let result = match T::open_request(
+            incoming,
+            client_address.clone(),
+            self.handle.clone(),
+            &self.config,
+        ) {
+            Ok(mut request) => {
+                let handled = run_handler(&*self.create, &mut request);
+                let closed =
+                    T::close_request(request).map_err(|e| RequestError::error(Stage::Finish, e));
+                handled.and(closed)
+            }
+            Err(e) => Err(RequestError::error(Stage::Setup, e)),
+        };
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                self.hooks.handle_error(&client_address, &error);
+                false
+            }
+        }
+    }
+}
+
+/// What one attempt to take a request ended with.
+enum Accepted {
+    /// A request was taken (and dispatched, rejected, or failed to start).
+    Request,
+    /// Nothing was pending, or a transient error (a client that gave up) was skipped.
+    Nothing,
+    /// The process or system is out of file descriptors: pause before trying again.
+    OutOfFds,
+}
+
+/// A server: transport `T` (e.g. [`Tcp`](crate::transport::Tcp)), mixin `M` (e.g.
+/// [`Threading`](crate::mixin::Threading)), handler `H` and hooks `K`.
+///
+/// ```no_run
+/// use socketserver_runtime::{mixin::Threading, transport::Tcp};
+/// use socketserver_runtime::{HandlerResult, RequestHandler, Server, StreamRequest};
+///
+/// #[derive(Default)]
+/// struct Echo;
+///
+/// impl RequestHandler<StreamRequest> for Echo {
+///     fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+///         let (rfile, wfile) = req.files();
+///         std::io::copy(rfile, wfile)?;
+///         Ok(())
+///     }
+/// }
+///
+/// let server = Server::<Tcp, Threading, Echo>::bind("127.0.0.1:9000")?;
+/// println!("listening on {}", server.server_address());
+/// server.serve_forever()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Server<T: Transport, M: Mixin, H, K: Hooks = DefaultHooks> {
+    // Field order is drop order: the mixin waits for requests before the listener closes.
+    mixin: M,
+    listener: T::Listener,
+    shared: Arc<Shared<H, K>>,
+    _transport: PhantomData<T>,
+}
+
+/// Options for binding a server: config, handler prototype and hooks. Start with
+/// [`Server::builder`].
+///
+/// ```no_run
+/// # use socketserver_runtime::{mixin::Sync, transport::Tcp, *};
+/// # #[derive(Clone)] struct Counter;
+/// # impl RequestHandler<StreamRequest> for Counter {
+/// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }
+/// # }
+/// let mut config = ServerConfig::default();
+/// config.allow_reuse_address = true;
+/// let server = Server::<Tcp, Sync, Counter>::builder()
+///     .config(config)
+///     .handler(Counter)
+///     .bind("127.0.0.1:0")?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Builder<T, M, H, K> {
+    config: ServerConfig,
+    create: Option<Factory<H>>,
+    hooks: K,
+    _server: PhantomData<(T, M)>,
+}
+
+impl<T, M, H, K> Builder<T, M, H, K>
+where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    /// Uses `config` instead of [`ServerConfig::default`].
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Serves each request with a clone of `prototype` instead of `H::default()`, so state
+    /// shared by every request can live in its `Arc` fields.
+    pub fn handler(mut self, prototype: H) -> Self
+    where
+        H: Clone + std::marker::Sync,
+    {
+        self.create = Some(Box::new(move || prototype.clone()));
+        self
+    }
+
+    /// Uses `hooks` for `verify_request`, `handle_error` and the other overridable methods.
+    pub fn hooks<K2: Hooks>(self, hooks: K2) -> Builder<T, M, H, K2> {
+        Builder {
+            config: self.config,
+            create: self.create,
+            hooks,
+            _server: PhantomData,
+        }
+    }
+
+    /// Binds to `address` (and listens, for streams): Python's `server_bind` plus
+    /// `server_activate`. Every address it resolves to is tried in turn; the error names the
+    /// address. A handler without a prototype is created with `H::default()`.
+    pub fn bind<A: BindAddress<T> + ?Sized>(self, address: &A) -> io::Result<Server<T, M, H, K>>
+    where
+        H: Default,
+    {
+        let create = self.create.unwrap_or_else(|| Box::new(H::default));
+        bind_server(address, self.config, create, self.hooks)
+    }
+}
+
+fn bind_server<T, M, H, K, A>(
+    address: &A,
+    config: ServerConfig,
+    create: Factory<H>,
+    hooks: K,
+) -> io::Result<Server<T, M, H, K>>
+where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+    A: BindAddress<T> + ?Sized,
+{
+    let mut last_error = None;
+    for candidate in address.resolve()? {
+        match T::bind(&candidate, &config) {
+            Ok(listener) => {
+                let handle = ServerHandle::new(T::local_address(&listener)?)?;
+                let mixin = M::new(&config, Waker::new(handle.clone()))?;
+                let shared = Arc::new(Shared {
+                    create,
+                    hooks,
+                    config,
+                    handle,
+                });
+                return Ok(Server {
+                    mixin,
+                    listener,
+                    shared,
+                    _transport: PhantomData,
+                });
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.expect("resolve returns at least one address"))
+}
+
+impl<T, M, H, K> Server<T, M, H, K>
+where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    /// Binds with the default config and hooks; each request gets `H::default()`.
+    pub fn bind<A: BindAddress<T> + ?Sized>(address: &A) -> io::Result<Self>
+    where
+        H: Default,
+        K: Default,
+    {
+        Self::builder().bind(address)
+    }
+
+    /// Starts a [`Builder`] for a config, a handler prototype or hooks.
+    pub fn builder() -> Builder<T, M, H, K>
+    where
+        K: Default,
+    {
+        Builder {
+            config: ServerConfig::default(),
+            create: None,
+            hooks: K::default(),
+            _server: PhantomData,
+        }
+    }
+
+    /// The address the server is bound to, port 0 resolved (Python: `server_address`).
+    pub fn server_address(&self) -> &SocketAddress {
+        self.shared.handle.server_address()
+    }
+
+    /// A handle to shut the server down from another thread, a handler or a signal.
+    pub fn handle(&self) -> ServerHandle {
+        self.shared.handle.clone()
+    }
+
+    /// The server's options.
+    pub fn config(&self) -> &ServerConfig {
+        &self.shared.config
+    }
+
+    /// The mixin's state (e.g. [`Threading::tracked_threads`](crate::mixin::Threading::tracked_threads)).
+    pub fn mixin(&self) -> &M {
+        &self.mixin
+    }
+
+    /// The hooks value.
+    pub fn hooks(&self) -> &K {
+        &self.shared.hooks
+    }
+
+    /// Serves requests until [`ServerHandle::shutdown`] is called (Python: `serve_forever`).
+    ///
+    /// Sleeps in `poll(2)` on the listener and a wake socket, so a shutdown ends it at once
+    /// (there is no poll interval). Failed requests and failed accepts are reported and
+    /// skipped; running out of file descriptors pauses accepting briefly instead of
+    /// spinning. Returns `Ok` after a shutdown; a shutdown requested before the call makes it
+    /// return at once. Call it from one thread at a time.
+    pub fn serve_forever(&self) -> io::Result<()> {
+        let result = self.serve_until_shutdown();
+        self.shared.handle.clear_shutdown();
+        result
+    }
+
+    fn serve_until_shutdown(&self) -> io::Result<()> {
+        let handle = &self.shared.handle;
+        let wake_fd = handle.wake().fd();
+        let listener_fd = self.listener.as_raw_fd();
+        let mut paused_until: Option<Instant> = None;
+        let mut reported_out_of_fds = false;
+        loop {
+            if handle.is_shutdown_requested() {
+                return Ok(());
+            }
+            let pause = paused_until.map(|t| t.saturating_duration_since(Instant::now()));
+            let listening = pause.is_none_or(|p| p.is_zero()) && self.mixin.has_capacity();
+            let [woken, pending] = if listening {
+                poll::readable([wake_fd, listener_fd], None)?
+            } else {
+                let [woken] = poll::readable([wake_fd], pause)?;
+                [woken, false]
+            };
+            if woken && handle.take_wake() {
+                return Ok(());
+            }
+            if pending {
+                match self.accept_one() {
+                    Accepted::OutOfFds => {
+                        if !reported_out_of_fds {
+                            eprintln!(
+                                "out of file descriptors: accepting pauses until some are freed"
+                            );
+                            reported_out_of_fds = true;
+                        }
+                        paused_until = Some(Instant::now() + OUT_OF_FDS_PAUSE);
+                    }
+                    Accepted::Request | Accepted::Nothing => {
+                        paused_until = None;
+                        reported_out_of_fds = false;
+                    }
+                }
+            }
+            self.service_actions();
+        }
+    }
+
+    /// Waits up to the config's `timeout` for one request and serves it (Python:
+    /// `handle_request`); calls `handle_timeout` when none came in time.
+    pub fn handle_request(&self) -> io::Result<()> {
+        let deadline = self.shared.config.timeout.map(|t| Instant::now() + t);
+        loop {
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|r| r.is_zero()) {
+                self.mixin.service_actions();
+                self.shared.hooks.handle_timeout();
+                return Ok(());
+            }
+            if let [true] = poll::readable([self.listener.as_raw_fd()], remaining)? {
+                self.accept_one();
+                return Ok(());
+            }
+        }
+    }
+
+    fn service_actions(&self) {
+        self.mixin.service_actions();
+        self.shared.hooks.service_actions();
+    }
+
+    /// Takes one pending request, if any, and hands it to the mixin (Python:
+    /// `_handle_request_noblock`).
+    fn accept_one(&self) -> Accepted {
+        let (incoming, client_address) = match T::accept(&self.listener, &self.shared.config) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Accepted::Nothing,
+            Err(e) if is_out_of_fds(&e) => return Accepted::OutOfFds,
+            // A client that reset before we accepted it, or another passing error: skip it.
+            Err(_) => return Accepted::Nothing,
+        };
+        let shared = &self.shared;
+        if !shared.hooks.verify_request(&client_address) {
+            T::reject(incoming);
+            return Accepted::Request;
+        }
+        let job_shared = shared.clone();
+        let job_address = client_address.clone();
+        let job = move || job_shared.run::<T>(incoming, job_address);
+        if let Err(e) = self.mixin.process(job) {
+            let error = RequestError::error(Stage::Dispatch, e);
+            shared.hooks.handle_error(&client_address, &error);
+        }
+        Accepted::Request
+    }
+
+    /// Stops serving for good: waits for requests in flight as the mixin's `block_on_close`
+    /// says, closes the socket and removes a unix socket file it created (Python:
+    /// `server_close`). Dropping the server does the same.
+    pub fn close(self) {}
+}
+
+fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+impl<T: Transport, M: Mixin, H, K: Hooks> Drop for Server<T, M, H, K> {
+    fn drop(&mut self) {
+        self.mixin.close();
+    }
+}
+
+impl<T: Transport, M: Mixin, H, K: Hooks> std::fmt::Debug for Server<T, M, H, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("transport", &std::any::type_name::<T>())
+            .field("mixin", &std::any::type_name::<M>())
+            .field("handler", &std::any::type_name::<H>())
+            .field("server_address", self.shared.handle.server_address())
+            .finish()
+    }
+}

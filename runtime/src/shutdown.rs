@@ -1,0 +1,126 @@
+//! `ServerHandle`: asks a serving loop to stop, from anywhere; the wake socket it uses.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::address::SocketAddress;
+
+/// The byte that asks for a shutdown; any other byte only wakes the loop. A byte (not only
+/// the flag) carries the request so that a forked child can stop its parent.
+const SHUTDOWN: u8 = b'S';
+const WAKE: u8 = b'W';
+
+/// A socket pair the serving loop polls beside its listener, so that a shutdown, a freed
+/// worker or a signal ends its wait at once (no poll interval).
+#[derive(Debug)]
+pub(crate) struct Wake {
+    reader: UnixStream,
+    writer: UnixStream,
+}
+
+impl Wake {
+    pub(crate) fn new() -> io::Result<Wake> {
+        let (reader, writer) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        Ok(Wake { reader, writer })
+    }
+
+    /// Makes the loop's poll return. A full socket already guarantees a wake-up, so a failed
+    /// write is fine.
+    pub(crate) fn wake(&self) {
+        let _ = (&self.writer).write(&[WAKE]);
+    }
+
+    fn send_shutdown(&self) {
+        let _ = (&self.writer).write(&[SHUTDOWN]);
+    }
+
+    /// Reads every pending byte; true if one of them asked for a shutdown.
+    pub(crate) fn drain(&self) -> bool {
+        let mut shutdown = false;
+        let mut buf = [0u8; 64];
+        while let Ok(n @ 1..) = (&self.reader).read(&mut buf) {
+            shutdown |= buf[..n].contains(&SHUTDOWN);
+        }
+        shutdown
+    }
+
+    /// A second descriptor for the write end (to hand to a signal handler).
+    pub(crate) fn writer_clone(&self) -> io::Result<UnixStream> {
+        self.writer.try_clone()
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.reader.as_raw_fd()
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    shutdown_requested: AtomicBool,
+    wake: Wake,
+    server_address: SocketAddress,
+}
+
+/// A handle on a running server: its address, and `shutdown()` from any thread, from a
+/// handler, or before `serve_forever` starts (Python's `server.shutdown()` without its
+/// deadlock). Cheap to clone, `Send + Sync`.
+///
+/// Unlike Python's `shutdown()`, this does not wait for `serve_forever` to return (so it is
+/// safe inside a handler); join the serving thread to wait.
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    pub(crate) fn new(server_address: SocketAddress) -> io::Result<ServerHandle> {
+        Ok(ServerHandle {
+            shared: Arc::new(Shared {
+                shutdown_requested: AtomicBool::new(false),
+                wake: Wake::new()?,
+                server_address,
+            }),
+        })
+    }
+
+    /// Asks `serve_forever` to return; it stops accepting at once. Returns without waiting.
+    /// Called before `serve_forever`, it makes the next `serve_forever` return at once.
+    pub fn shutdown(&self) {
+        self.shared.shutdown_requested.store(true, Ordering::SeqCst);
+        self.shared.wake.send_shutdown();
+    }
+
+    /// True once `shutdown` was called and `serve_forever` has not yet returned for it.
+    pub fn is_shutdown_requested(&self) -> bool {
+        self.shared.shutdown_requested.load(Ordering::SeqCst)
+    }
+
+    /// The address the server is bound to (Python: `server_address`), port 0 resolved.
+    pub fn server_address(&self) -> &SocketAddress {
+        &self.shared.server_address
+    }
+
+    pub(crate) fn wake(&self) -> &Wake {
+        &self.shared.wake
+    }
+
+    /// Drains the wake socket; true if a shutdown was asked for (here or in a forked child).
+    pub(crate) fn take_wake(&self) -> bool {
+        let asked = self.shared.wake.drain();
+        if asked {
+            self.shared.shutdown_requested.store(true, Ordering::SeqCst);
+        }
+        self.is_shutdown_requested()
+    }
+
+    pub(crate) fn clear_shutdown(&self) {
+        self.shared
+            .shutdown_requested
+            .store(false, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,154 @@
+//! The datagram transports, `Udp` and `UnixDatagram`: one socket, one datagram per request,
+//! replies sent from the same socket.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net as unix_net;
+use std::sync::Arc;
+
+use socket2::{SockRef, Socket, Type};
+
+use super::socket::{self, SocketFile};
+use super::{BindAddress, Transport};
+use crate::address::{resolve_inet, resolve_unix, SocketAddress};
+use crate::config::ServerConfig;
+use crate::request::{DatagramRequest, DatagramSocket};
+use crate::shutdown::ServerHandle;
+
+/// The server's datagram socket, shared with the requests that reply from it, and the
+/// socket file it created for a unix server.
+#[derive(Debug)]
+pub struct DatagramListener {
+    socket: Arc<DatagramSocket>,
+    _socket_file: Option<SocketFile>,
+}
+
+impl AsRawFd for DatagramListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// A received datagram: its first `max_packet_size` bytes, whether it was longer, and the
+/// socket to reply from.
+#[derive(Debug)]
+pub struct Datagram {
+    data: Vec<u8>,
+    truncated: bool,
+    socket: Arc<DatagramSocket>,
+}
+
+fn bind(
+    address: &SocketAddress,
+    config: &ServerConfig,
+    wrap: fn(Socket) -> DatagramSocket,
+) -> io::Result<DatagramListener> {
+    let (socket, socket_file) = socket::bind(address, Type::DGRAM, config)?;
+    Ok(DatagramListener {
+        socket: Arc::new(wrap(socket)),
+        _socket_file: socket_file,
+    })
+}
+
+/// Receives one datagram without blocking (the socket itself stays blocking for replies).
+/// `MSG_TRUNC` makes the kernel return the datagram's real length, so truncation is known.
+fn receive(
+    listener: &DatagramListener,
+    config: &ServerConfig,
+) -> io::Result<Option<(Datagram, SocketAddress)>> {
+    let mut data = Vec::with_capacity(config.max_packet_size);
+    let buf: &mut [MaybeUninit<u8>] = data.spare_capacity_mut();
+    let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC;
+    match SockRef::from(&*listener.socket).recv_from_with_flags(buf, flags) {
+        Ok((len, addr)) => {
+            let kept = len.min(config.max_packet_size);
+            // SAFETY: the kernel initialised the first `kept` bytes (at most the buffer).
+            unsafe { data.set_len(kept) };
+            let datagram = Datagram {
+                data,
+                truncated: len > kept,
+                socket: listener.socket.clone(),
+            };
+            Ok(Some((datagram, SocketAddress::from_sockaddr(addr))))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Defines a datagram transport: `$name` over a socket wrapped as `DatagramSocket::$variant`.
+macro_rules! datagram_transport {
+    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), $bound:path, $resolve:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+
+        impl Transport for $name {
+            type Request = DatagramRequest;
+            type Listener = DatagramListener;
+            type Incoming = Datagram;
+
+            fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<DatagramListener> {
+                bind(address, config, |s| DatagramSocket::$variant(<$std>::from(s)))
+            }
+
+            fn local_address(listener: &DatagramListener) -> io::Result<SocketAddress> {
+                let addr = SockRef::from(&*listener.socket).local_addr()?;
+                Ok(SocketAddress::from_sockaddr(addr))
+            }
+
+            fn accept(
+                listener: &DatagramListener,
+                config: &ServerConfig,
+            ) -> io::Result<Option<(Datagram, SocketAddress)>> {
+                receive(listener, config)
+            }
+
+            fn open_request(
+                incoming: Datagram,
+                client_address: SocketAddress,
+                server: ServerHandle,
+                config: &ServerConfig,
+            ) -> io::Result<DatagramRequest> {
+                Ok(DatagramRequest::new(
+                    incoming.data,
+                    incoming.truncated,
+                    incoming.socket,
+                    client_address,
+                    server,
+                    config.send_empty_reply,
+                ))
+            }
+
+            fn close_request(request: DatagramRequest) -> io::Result<()> {
+                request.close()
+            }
+
+            fn reject(_incoming: Datagram) {}
+        }
+
+        impl<A: $bound + ?Sized> BindAddress<$name> for A {
+            fn resolve(&self) -> io::Result<Vec<SocketAddress>> {
+                $resolve(self)
+            }
+        }
+    };
+}
+
+datagram_transport!(
+    /// UDP over IPv4 or IPv6 (Python's `UDPServer`); handlers take `&mut DatagramRequest`.
+    Udp,
+    Udp(std::net::UdpSocket),
+    std::net::ToSocketAddrs,
+    resolve_inet
+);
+
+datagram_transport!(
+    /// Unix-domain datagram sockets (Python's `UnixDatagramServer`); binds to a path and
+    /// removes the socket file it created on close. Handlers take `&mut DatagramRequest`.
+    UnixDatagram,
+    Unix(unix_net::UnixDatagram),
+    AsRef<std::path::Path>,
+    resolve_unix
+);

@@ -1,0 +1,72 @@
+//! Transports: how a server binds, takes the next request and ends it. `Tcp` and
+//! `UnixStream` accept connections ([`StreamRequest`]); `Udp` and `UnixDatagram` receive
+//! datagrams ([`DatagramRequest`]).
+
+mod datagram;
+mod socket;
+mod stream;
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+pub use datagram::{Datagram, DatagramListener, Udp, UnixDatagram};
+pub use stream::{StreamListener, Tcp, UnixStream};
+
+use crate::address::SocketAddress;
+use crate::config::ServerConfig;
+use crate::shutdown::ServerHandle;
+#[allow(unused_imports)] // for the doc links
+use crate::{DatagramRequest, StreamRequest};
+
+/// A way of receiving requests (Python's `TCPServer`, `UDPServer`, `UnixStreamServer`,
+/// `UnixDatagramServer`). The server calls these in order: `bind` once, then per request
+/// `accept` (when the listener is readable), `open_request`, the handler, `close_request`.
+pub trait Transport: Send + Sync + Sized + 'static {
+    /// What a handler of this transport receives.
+    type Request: Send + 'static;
+    /// The bound socket.
+    type Listener: AsRawFd + Send + Sync + 'static;
+    /// An accepted connection or a received datagram, before it becomes a request.
+    type Incoming: Send + 'static;
+
+    /// Creates the socket, applies `config` and binds (and listens, for streams).
+    fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<Self::Listener>;
+
+    /// The address the listener is bound to, port 0 resolved.
+    fn local_address(listener: &Self::Listener) -> io::Result<SocketAddress>;
+
+    /// Takes the next request without blocking; `Ok(None)` when there is none.
+    fn accept(
+        listener: &Self::Listener,
+        config: &ServerConfig,
+    ) -> io::Result<Option<(Self::Incoming, SocketAddress)>>;
+
+    /// Turns what `accept` returned into the handler's request (applying per-request
+    /// options such as timeouts).
+    fn open_request(
+        incoming: Self::Incoming,
+        client_address: SocketAddress,
+        server: ServerHandle,
+        config: &ServerConfig,
+    ) -> io::Result<Self::Request>;
+
+    /// Ends a request after its handler: flushes and shuts a connection down so the client
+    /// reads EOF, or sends a datagram's reply.
+    fn close_request(request: Self::Request) -> io::Result<()>;
+
+    /// Ends a request that never reached a handler (rejected by `verify_request`, or not
+    /// started).
+    fn reject(incoming: Self::Incoming);
+}
+
+/// What `bind` accepts for transport `T`: for `Tcp` and `Udp` anything that implements
+/// [`ToSocketAddrs`](std::net::ToSocketAddrs) (`"127.0.0.1:0"`, `("::1", 8080)`); for the unix
+/// transports a path.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an address a `{T}` server can bind to",
+    note = "`Tcp` and `Udp` bind to a `host:port` string, a `(host, port)` tuple or a `SocketAddr`; `UnixStream` and `UnixDatagram` bind to a path"
+)]
+pub trait BindAddress<T> {
+    /// The addresses to try, in order.
+    fn resolve(&self) -> io::Result<Vec<SocketAddress>>;
+}

@@ -1,0 +1,125 @@
+//! Creating a bound socket with the server's options, and the unix socket file it owns.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::address::SocketAddress;
+use crate::config::ServerConfig;
+
+/// Creates a socket of `ty` bound to `address` with `config`'s options; listening when it is
+/// a stream socket. The error names the address. On error nothing stays open.
+pub(super) fn bind(
+    address: &SocketAddress,
+    ty: Type,
+    config: &ServerConfig,
+) -> io::Result<(Socket, Option<SocketFile>)> {
+    bind_socket(address, ty, config)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {address}: {e}")))
+}
+
+fn bind_socket(
+    address: &SocketAddress,
+    ty: Type,
+    config: &ServerConfig,
+) -> io::Result<(Socket, Option<SocketFile>)> {
+    let addr = address.to_sockaddr();
+    let socket = Socket::new(addr.domain(), ty, None)?;
+    if addr.domain() != Domain::UNIX {
+        socket.set_reuse_address(config.allow_reuse_address)?;
+        if config.allow_reuse_port {
+            socket.set_reuse_port(true)?;
+        }
+        if addr.domain() == Domain::IPV6 {
+            socket.set_only_v6(!config.dual_stack)?;
+        }
+    }
+    let socket_file = match addr.as_pathname() {
+        Some(path) => {
+            bind_unix(&socket, &addr, path, ty, config.replace_stale_socket)?;
+            Some(SocketFile::new(path)?)
+        }
+        None => {
+            socket.bind(&addr)?;
+            None
+        }
+    };
+    if ty == Type::STREAM {
+        let backlog = config.request_queue_size.min(i32::MAX as u32) as i32;
+        socket.listen(backlog)?;
+    }
+    Ok((socket, socket_file))
+}
+
+/// Binds a unix socket to `path`. A socket file left by a server that is gone is replaced
+/// only when `replace_stale` says so; a file a live server listens on is never touched.
+fn bind_unix(
+    socket: &Socket,
+    addr: &SockAddr,
+    path: &Path,
+    ty: Type,
+    replace_stale: bool,
+) -> io::Result<()> {
+    match socket.bind(addr) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
+        result => return result,
+    }
+    let is_socket = fs::symlink_metadata(path)?.file_type().is_socket();
+    if !is_socket {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "the path exists and is not a socket",
+        ));
+    }
+    let probe = Socket::new(Domain::UNIX, ty, None)?;
+    match probe.connect(addr) {
+        Ok(()) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another server is listening on this socket file",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && replace_stale => {
+            fs::remove_file(path)?;
+            socket.bind(addr)
+        }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "a stale socket file is in the way (no server listens on it): remove it, or set replace_stale_socket",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// The socket file a unix server created; removed when the server closes, unless something
+/// else has since replaced it at that path.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    fn new(path: &Path) -> io::Result<SocketFile> {
+        let meta = fs::symlink_metadata(path)?;
+        // Absolute, so that a later change of directory does not make us remove another file.
+        let path = std::env::current_dir()?.join(path);
+        Ok(SocketFile {
+            path,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Ok(meta) = fs::symlink_metadata(&self.path) {
+            if meta.dev() == self.dev && meta.ino() == self.ino {
+                let _ = fs::remove_file(&self.path);
+            }
+        }
+    }
+}

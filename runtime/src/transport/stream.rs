@@ -1,0 +1,118 @@
+//! The stream transports, `Tcp` and `UnixStream`: a listening socket, one connection per
+//! request.
+
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net as unix_net;
+
+use socket2::{Socket, Type};
+
+use super::socket::{self, SocketFile};
+use super::{BindAddress, Transport};
+use crate::address::{resolve_inet, resolve_unix, SocketAddress};
+use crate::config::ServerConfig;
+use crate::request::{StreamRequest, StreamSocket};
+use crate::shutdown::ServerHandle;
+
+/// A listening stream socket (non-blocking: the serving loop polls it), and the socket
+/// file it created for a unix server.
+#[derive(Debug)]
+pub struct StreamListener {
+    socket: Socket,
+    _socket_file: Option<SocketFile>,
+}
+
+impl AsRawFd for StreamListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamListener> {
+    let (socket, socket_file) = socket::bind(address, Type::STREAM, config)?;
+    socket.set_nonblocking(true)?;
+    Ok(StreamListener {
+        socket,
+        _socket_file: socket_file,
+    })
+}
+
+fn accept(listener: &StreamListener) -> io::Result<Option<(Socket, SocketAddress)>> {
+    match listener.socket.accept() {
+        Ok((socket, addr)) => Ok(Some((socket, SocketAddress::from_sockaddr(addr)))),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Defines a stream transport: `$name` over connections wrapped as `StreamSocket::$variant`.
+macro_rules! stream_transport {
+    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), $bound:path, $resolve:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+
+        impl Transport for $name {
+            type Request = StreamRequest;
+            type Listener = StreamListener;
+            type Incoming = StreamSocket;
+
+            fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamListener> {
+                bind(address, config)
+            }
+
+            fn local_address(listener: &StreamListener) -> io::Result<SocketAddress> {
+                Ok(SocketAddress::from_sockaddr(listener.socket.local_addr()?))
+            }
+
+            fn accept(
+                listener: &StreamListener,
+                _config: &ServerConfig,
+            ) -> io::Result<Option<(StreamSocket, SocketAddress)>> {
+                Ok(accept(listener)?.map(|(s, a)| (StreamSocket::$variant(<$std>::from(s)), a)))
+            }
+
+            fn open_request(
+                incoming: StreamSocket,
+                client_address: SocketAddress,
+                server: ServerHandle,
+                config: &ServerConfig,
+            ) -> io::Result<StreamRequest> {
+                StreamRequest::new(incoming, client_address, server, config)
+            }
+
+            fn close_request(request: StreamRequest) -> io::Result<()> {
+                request.close();
+                Ok(())
+            }
+
+            fn reject(incoming: StreamSocket) {
+                let _ = incoming.shutdown(Shutdown::Write);
+            }
+        }
+
+        impl<A: $bound + ?Sized> BindAddress<$name> for A {
+            fn resolve(&self) -> io::Result<Vec<SocketAddress>> {
+                $resolve(self)
+            }
+        }
+    };
+}
+
+stream_transport!(
+    /// TCP over IPv4 or IPv6 (Python's `TCPServer`); handlers take `&mut StreamRequest`.
+    Tcp,
+    Tcp(std::net::TcpStream),
+    std::net::ToSocketAddrs,
+    resolve_inet
+);
+
+stream_transport!(
+    /// Unix-domain stream sockets (Python's `UnixStreamServer`); binds to a path and removes
+    /// the socket file it created on close. Handlers take `&mut StreamRequest`.
+    UnixStream,
+    Unix(unix_net::UnixStream),
+    AsRef<std::path::Path>,
+    resolve_unix
+);

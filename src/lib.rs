@@ -1,0 +1,1 @@
+pub use socketserver_runtime::*;
