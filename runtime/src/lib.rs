@@ -50,5 +50,5 @@ pub use error::{BoxError, HandlerResult, RequestError, Stage};
 pub use handler::RequestHandler;
 pub use hooks::{DefaultHooks, Hooks};
 pub use request::{DatagramRequest, DatagramSocket, RFile, StreamRequest, StreamSocket, WFile};
-pub use server::{Builder, Server};
+pub use server::{Builder, DefaultHandler, MakeHandler, Prototype, Server};
 pub use shutdown::ServerHandle;

@@ -120,14 +120,45 @@ pub struct Server<T: Transport, M: Mixin, H, K: Hooks = DefaultHooks> {
 ///     .bind("127.0.0.1:0")?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct Builder<T, M, H, K> {
+pub struct Builder<T, M, H, K, C = DefaultHandler> {
     config: ServerConfig,
-    create: Option<Factory<H>>,
+    create: C,
     hooks: K,
-    _server: PhantomData<(T, M)>,
+    _server: PhantomData<ServerTypes<T, M, H>>,
 }
 
-impl<T, M, H, K> Builder<T, M, H, K>
+/// The type parameters a builder carries for the server it builds (`fn` keeps the builder
+/// `Send` and `Sync` whatever they are).
+type ServerTypes<T, M, H> = fn() -> (T, M, H);
+
+/// How a [`Builder`] makes the handler of each request.
+pub trait MakeHandler<H> {
+    /// Turns this into the function called once per request.
+    fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync>;
+}
+
+/// Each request gets `H::default()` (a [`Builder`] without [`Builder::handler`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultHandler;
+
+impl<H: Default + 'static> MakeHandler<H> for DefaultHandler {
+    fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync> {
+        Box::new(H::default)
+    }
+}
+
+/// Each request gets a clone of the prototype (set by [`Builder::handler`]).
+#[derive(Clone, Debug)]
+pub struct Prototype<H>(H);
+
+impl<H: Clone + Send + std::marker::Sync + 'static> MakeHandler<H> for Prototype<H> {
+    fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync> {
+        let prototype = self.0;
+        Box::new(move || prototype.clone())
+    }
+}
+
+impl<T, M, H, K, C> Builder<T, M, H, K, C>
 where
     T: Transport,
     M: Mixin,
@@ -142,16 +173,20 @@ where
 
     /// Serves each request with a clone of `prototype` instead of `H::default()`, so state
     /// shared by every request can live in its `Arc` fields.
-    pub fn handler(mut self, prototype: H) -> Self
+    pub fn handler(self, prototype: H) -> Builder<T, M, H, K, Prototype<H>>
     where
         H: Clone + std::marker::Sync,
     {
-        self.create = Some(Box::new(move || prototype.clone()));
-        self
+        Builder {
+            config: self.config,
+            create: Prototype(prototype),
+            hooks: self.hooks,
+            _server: PhantomData,
+        }
     }
 
     /// Uses `hooks` for `verify_request`, `handle_error` and the other overridable methods.
-    pub fn hooks<K2: Hooks>(self, hooks: K2) -> Builder<T, M, H, K2> {
+    pub fn hooks<K2: Hooks>(self, hooks: K2) -> Builder<T, M, H, K2, C> {
         Builder {
             config: self.config,
             create: self.create,
@@ -162,13 +197,12 @@ where
 
     /// Binds to `address` (and listens, for streams): Python's `server_bind` plus
     /// `server_activate`. Every address it resolves to is tried in turn; the error names the
-    /// address. A handler without a prototype is created with `H::default()`.
+    /// address.
     pub fn bind<A: BindAddress<T> + ?Sized>(self, address: &A) -> io::Result<Server<T, M, H, K>>
     where
-        H: Default,
+        C: MakeHandler<H>,
     {
-        let create = self.create.unwrap_or_else(|| Box::new(H::default));
-        bind_server(address, self.config, create, self.hooks)
+        bind_server(address, self.config, self.create.into_factory(), self.hooks)
     }
 }
 
@@ -233,7 +267,7 @@ where
     {
         Builder {
             config: ServerConfig::default(),
-            create: None,
+            create: DefaultHandler,
             hooks: K::default(),
             _server: PhantomData,
         }

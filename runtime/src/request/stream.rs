@@ -218,7 +218,8 @@ impl Write for WFile {
 ///     fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
 ///         let mut line = String::new();
 ///         req.rfile().read_line(&mut line)?;
-///         writeln!(req.wfile(), "{} says {}", req.client_address(), line.trim().to_uppercase())?;
+///         let client = req.client_address().clone();
+///         writeln!(req.wfile(), "{client} says {}", line.trim().to_uppercase())?;
 ///         Ok(())
 ///     }
 /// }

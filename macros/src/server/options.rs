@@ -1,0 +1,179 @@
+//! What `server!` knows by name: the transports, the mixins and every option, with its value
+//! type and where it applies.
+
+/// A transport `server!` accepts.
+pub struct TransportSpec {
+    pub name: &'static str,
+    pub inet: bool,
+    pub stream: bool,
+}
+
+pub const TRANSPORTS: &[TransportSpec] = &[
+    TransportSpec {
+        name: "Tcp",
+        inet: true,
+        stream: true,
+    },
+    TransportSpec {
+        name: "Udp",
+        inet: true,
+        stream: false,
+    },
+    TransportSpec {
+        name: "UnixStream",
+        inet: false,
+        stream: true,
+    },
+    TransportSpec {
+        name: "UnixDatagram",
+        inet: false,
+        stream: false,
+    },
+];
+
+/// The mixins `server!` accepts.
+pub const MIXINS: &[&str] = &["Sync", "Threading", "Forking"];
+
+/// The keys that are not options.
+pub const STRUCTURE_KEYS: &[&str] = &["transport", "mixin", "handler", "hooks"];
+
+/// What an option's value must be.
+#[derive(Clone, Copy)]
+pub enum ValueType {
+    Bool,
+    /// A whole number in `min..=max`.
+    Int {
+        min: u64,
+        max: u64,
+    },
+    /// Seconds, as an integer or float literal greater than zero.
+    Seconds,
+}
+
+/// Which servers an option applies to.
+#[derive(Clone, Copy)]
+pub enum Applies {
+    Any,
+    /// `Tcp` and `Udp`.
+    Inet,
+    /// `Tcp` only.
+    Tcp,
+    /// `Tcp` and `UnixStream`.
+    Stream,
+    /// `Udp` and `UnixDatagram`.
+    Datagram,
+    /// `UnixStream` and `UnixDatagram`.
+    Unix,
+    /// One of the listed mixins.
+    Mixins(&'static [&'static str]),
+}
+
+impl Applies {
+    pub fn allows(self, transport: &TransportSpec, mixin: &str) -> bool {
+        match self {
+            Applies::Any => true,
+            Applies::Inet => transport.inet,
+            Applies::Tcp => transport.name == "Tcp",
+            Applies::Stream => transport.stream,
+            Applies::Datagram => !transport.stream,
+            Applies::Unix => !transport.inet,
+            Applies::Mixins(mixins) => mixins.contains(&mixin),
+        }
+    }
+
+    /// Where the option applies, for the error message.
+    pub fn describe(self) -> String {
+        match self {
+            Applies::Any => "every server".into(),
+            Applies::Inet => "the internet transports (`Tcp`, `Udp`)".into(),
+            Applies::Tcp => "the `Tcp` transport".into(),
+            Applies::Stream => "the stream transports (`Tcp`, `UnixStream`)".into(),
+            Applies::Datagram => "the datagram transports (`Udp`, `UnixDatagram`)".into(),
+            Applies::Unix => "the unix transports (`UnixStream`, `UnixDatagram`)".into(),
+            Applies::Mixins([one]) => format!("the `{one}` mixin"),
+            Applies::Mixins(many) => format!(
+                "the {} mixins",
+                many.iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        }
+    }
+}
+
+/// An option: a field of the runtime's `ServerConfig` of the same name.
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub ty: ValueType,
+    pub applies: Applies,
+}
+
+const fn option(name: &'static str, ty: ValueType, applies: Applies) -> OptionSpec {
+    OptionSpec { name, ty, applies }
+}
+
+const BOOL: ValueType = ValueType::Bool;
+const SIZE: ValueType = ValueType::Int {
+    min: 1,
+    max: u32::MAX as u64,
+};
+
+pub const OPTIONS: &[OptionSpec] = &[
+    option("allow_reuse_address", BOOL, Applies::Inet),
+    option("allow_reuse_port", BOOL, Applies::Inet),
+    option("dual_stack", BOOL, Applies::Inet),
+    option(
+        "request_queue_size",
+        ValueType::Int {
+            min: 1,
+            max: i32::MAX as u64,
+        },
+        Applies::Stream,
+    ),
+    option("timeout", ValueType::Seconds, Applies::Any),
+    option("stream_timeout", ValueType::Seconds, Applies::Stream),
+    option("disable_nagle_algorithm", BOOL, Applies::Tcp),
+    option("rbufsize", SIZE, Applies::Stream),
+    option(
+        "wbufsize",
+        ValueType::Int {
+            min: 0,
+            max: u32::MAX as u64,
+        },
+        Applies::Stream,
+    ),
+    option(
+        "max_packet_size",
+        ValueType::Int {
+            min: 1,
+            max: 1 << 24,
+        },
+        Applies::Datagram,
+    ),
+    option("send_empty_reply", BOOL, Applies::Datagram),
+    option("daemon_threads", BOOL, Applies::Mixins(&["Threading"])),
+    option(
+        "block_on_close",
+        BOOL,
+        Applies::Mixins(&["Threading", "Forking"]),
+    ),
+    option(
+        "max_children",
+        ValueType::Int {
+            min: 1,
+            max: 1 << 20,
+        },
+        Applies::Mixins(&["Forking"]),
+    ),
+    option("replace_stale_socket", BOOL, Applies::Unix),
+];
+
+/// Every key `server!` accepts, for suggestions.
+pub fn all_keys() -> Vec<&'static str> {
+    STRUCTURE_KEYS
+        .iter()
+        .copied()
+        .chain(OPTIONS.iter().map(|o| o.name))
+        .collect()
+}

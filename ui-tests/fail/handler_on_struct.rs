@@ -1,0 +1,6 @@
+use socketserver::prelude::*;
+
+#[handler]
+struct Echo;
+
+fn main() {}

@@ -1,0 +1,20 @@
+use socketserver::prelude::*;
+
+#[derive(Default)]
+struct Echo;
+
+#[handler]
+impl Echo {
+    fn handle(&mut self, _req: &mut StreamRequest) {}
+}
+
+server! {
+    struct EchoServer {
+        transport: Tcp,
+        mixin: Forking,
+        handler: Echo,
+        max_child: 4,
+    }
+}
+
+fn main() {}
