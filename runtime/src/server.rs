@@ -33,31 +33,32 @@ struct Shared<H, K> {
 
 impl<H, K: Hooks> Shared<H, K> {
     /// Runs one request through its handler and ends it; reports a failure through
-    /// `handle_error`. Returns whether it succeeded.
+    /// `handle_error` (before the request ends, as Python does, so a client that sees its
+    /// connection close knows the error was reported). Returns whether it succeeded.
     fn run<T: Transport>(&self, incoming: T::Incoming, client_address: SocketAddress) -> bool
     where
         H: RequestHandler<T::Request>,
     {
-        let result = match T::open_request(
+        let report = |error: RequestError| {
+            self.hooks.handle_error(&client_address, &error);
+            false
+        };
+        let opened = T::open_request(
             incoming,
             client_address.clone(),
             self.handle.clone(),
             &self.config,
-        ) {
-            Ok(mut request) => {
-                let handled = run_handler(&*self.create, &mut request);
-                let closed =
-                    T::close_request(request).map_err(|e| RequestError::error(Stage::Finish, e));
-                handled.and(closed)
-            }
-            Err(e) => Err(RequestError::error(Stage::Setup, e)),
+        );
+        let mut request = match opened {
+            Ok(request) => request,
+            Err(e) => return report(RequestError::error(Stage::Setup, e)),
         };
-        match result {
-            Ok(()) => true,
-            Err(error) => {
-                self.hooks.handle_error(&client_address, &error);
-                false
-            }
+        let handled = run_handler(&*self.create, &mut request).map_err(report);
+        let closed = T::close_request(request);
+        match (handled, closed) {
+            (Ok(()), Ok(())) => true,
+            (Ok(()), Err(e)) => report(RequestError::error(Stage::Finish, e)),
+            (Err(_), _) => false,
         }
     }
 }
@@ -317,6 +318,9 @@ where
         let listener_fd = self.listener.as_raw_fd();
         let mut paused_until: Option<Instant> = None;
         let mut reported_out_of_fds = false;
+        // Housekeeping first: wake-ups that came between two runs (a child that ended) were
+        // drained when the last run ended.
+        self.mixin.service_actions();
         loop {
             if handle.is_shutdown_requested() {
                 return Ok(());

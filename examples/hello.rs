@@ -1,0 +1,33 @@
+//! The smallest server: greets each TCP client by address. `docs/MACROS.md` shows its expansion.
+
+use std::io::{self, Write};
+
+use socketserver::prelude::*;
+
+#[derive(Default)]
+struct Hello;
+
+#[handler]
+impl Hello {
+    fn handle(&mut self, req: &mut StreamRequest) -> io::Result<()> {
+        let client = req.client_address().to_string();
+        writeln!(req.wfile(), "hello, {client}")
+    }
+}
+
+server! {
+    /// Greets each client, one at a time.
+    pub struct HelloServer {
+        transport: Tcp,
+        mixin: Sync,
+        handler: Hello,
+        allow_reuse_address: true,
+    }
+}
+
+fn main() -> io::Result<()> {
+    let address = std::env::args().nth(1).unwrap_or("127.0.0.1:9001".into());
+    let server = HelloServer::bind(&address)?;
+    println!("listening on {}", server.server_address());
+    server.serve_forever()
+}
