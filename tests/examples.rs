@@ -187,3 +187,35 @@ print(s.recv(100).decode().strip() == 'hello, %s:%d' % s.getsockname())
 "#;
     assert_eq!(python(script, &server.address, &dir).trim(), "True");
 }
+
+#[test]
+fn chat_broadcasts_every_line_to_everyone_and_quit_leaves() {
+    let dir = temp_dir("chat");
+    let server = start("chat", &["--bind", "127.0.0.1:0"], &dir);
+    let script = r#"
+import socket, sys
+host, port = sys.argv[1].rsplit(':', 1)
+def join():
+    s = socket.create_connection((host, int(port)), timeout=10)
+    return s, s.makefile('rb')
+def me(s):
+    return '%s:%d' % s.getsockname()
+a, af = join(); b, bf = join(); c, cf = join()
+# A client is in the room once its own line comes back; those already in see it too.
+joined = []
+for s, f in [(a, af), (b, bf), (c, cf)]:
+    s.sendall(b'ping\n')
+    for g in [f] + joined:
+        assert g.readline().decode() == me(s) + ' ping\n'
+    joined.append(f)
+a.sendall(b'hello all\n')
+for f in (af, bf, cf):
+    assert f.readline().decode() == me(a) + ' hello all\n'
+c.sendall(b'quit\n'); assert cf.readline() == b''   # disconnected
+b.close()                                            # vanishes without a word
+a.sendall(b'still here\n')
+assert af.readline().decode() == me(a) + ' still here\n'
+print('ok')
+"#;
+    assert_eq!(python(script, &server.address, &dir).trim(), "ok");
+}
