@@ -86,28 +86,46 @@ fn server_type_and_runtime_type_answer_alike() {
         .unwrap();
     assert_eq!(declared.server().config(), runtime.config());
     let mut replies = Vec::new();
-    serving(|| declared.serve_forever(), declared.handle(), || {
-        serving(|| runtime.serve_forever(), runtime.handle(), || {
-            for line in ["a\n", "bc\n"] {
-                replies.push((
-                    exchange(declared.server_address(), line),
-                    exchange(runtime.server_address(), line),
-                ));
-            }
-        })
-    });
-    assert_eq!(replies, [("0:A\n".into(), "0:A\n".into()), ("1:BC\n".into(), "1:BC\n".into())]);
+    serving(
+        || declared.serve_forever(),
+        declared.handle(),
+        || {
+            serving(
+                || runtime.serve_forever(),
+                runtime.handle(),
+                || {
+                    for line in ["a\n", "bc\n"] {
+                        replies.push((
+                            exchange(declared.server_address(), line),
+                            exchange(runtime.server_address(), line),
+                        ));
+                    }
+                },
+            )
+        },
+    );
+    assert_eq!(
+        replies,
+        [
+            ("0:A\n".into(), "0:A\n".into()),
+            ("1:BC\n".into(), "1:BC\n".into())
+        ]
+    );
 }
 
 #[test]
 fn prototype_state_is_shared_by_every_request() {
     let prototype = Numbered::default();
     let server = NumberedServer::bind_with_handler("127.0.0.1:0", prototype.clone()).unwrap();
-    serving(|| server.serve_forever(), server.handle(), || {
-        for _ in 0..3 {
-            exchange(server.server_address(), "x\n");
-        }
-    });
+    serving(
+        || server.serve_forever(),
+        server.handle(),
+        || {
+            for _ in 0..3 {
+                exchange(server.server_address(), "x\n");
+            }
+        },
+    );
     server.close();
     assert_eq!(prototype.served.load(Ordering::SeqCst), 3);
 }
@@ -144,10 +162,14 @@ server! {
 #[test]
 fn declared_hooks_see_handler_errors() {
     let server = FailingServer::bind("127.0.0.1:0").unwrap();
-    serving(|| server.serve_forever(), server.handle(), || {
-        // The handler fails; the client still reads EOF, and the next one is served too.
-        assert_eq!(exchange(server.server_address(), "x\n"), "");
-        assert_eq!(exchange(server.server_address(), "y\n"), "");
-    });
+    serving(
+        || server.serve_forever(),
+        server.handle(),
+        || {
+            // The handler fails; the client still reads EOF, and the next one is served too.
+            assert_eq!(exchange(server.server_address(), "x\n"), "");
+            assert_eq!(exchange(server.server_address(), "y\n"), "");
+        },
+    );
     assert_eq!(server.server().hooks().0.load(Ordering::SeqCst), 2);
 }
