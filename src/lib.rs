@@ -58,8 +58,8 @@ pub mod prelude {
 pub mod __private {
     pub use socketserver_runtime::transport::{self, BindAddress, Transport};
     pub use socketserver_runtime::{
-        mixin, Builder, DatagramRequest, DefaultHooks, HandlerResult, RequestHandler, Server,
-        ServerConfig, ServerHandle, SocketAddress, StreamRequest,
+        mixin, Builder, DatagramRequest, DefaultHooks, HandlerResult, Hooks, RequestHandler,
+        Server, ServerConfig, ServerHandle, SocketAddress, StreamRequest,
     };
 
     use socketserver_runtime::BoxError;

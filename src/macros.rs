@@ -102,7 +102,14 @@ pub use socketserver_macros::handler;
 /// [`Server`](crate::Server)`<Transport, Mixin, Handler, Hooks>`, with inlined methods that
 /// delegate to it: `bind`, `bind_with_handler`, `builder`, `config`, `serve_forever`,
 /// `handle_request`, `handle`, `server_address`, `server`, `close`; plus `From` the runtime
-/// server and `Debug`.
+/// server and `Debug`. `bind` needs a `Default` handler (and hooks), `bind_with_handler` a
+/// `Clone` one; hooks without `Default` go through `builder().hooks(...)` and `From`.
+///
+/// `#[cfg(...)]` on the struct applies to everything the macro declares. The standard
+/// derives are rejected (`Debug` is already implemented; the wrapped server is neither
+/// `Clone`, `Default` nor comparable); other attributes pass through. The handler and hooks
+/// types are named once, in hidden aliases `__NameHandler` / `__NameHooks`, so a misspelt
+/// type is reported once; a handler that is not `Send` is reported at `handler:`.
 ///
 /// ```
 /// use socketserver::prelude::*;

@@ -2,11 +2,13 @@
 //! `socketserver` crate, which documents them; this crate holds their implementation,
 //! each split parse -> validate -> expand.
 
+mod display;
 mod errors;
 mod fuzzy;
 mod handler;
 mod paths;
 mod server;
+mod spans;
 
 use proc_macro::TokenStream;
 

@@ -31,7 +31,7 @@ use crate::error::{HandlerResult, RequestError, Stage};
     message = "`{Self}` is not a handler for `{R}`",
     label = "this handler does not take `{R}`",
     note = "a handler whose methods take `&mut StreamRequest` serves `Tcp` and `UnixStream`; one taking `&mut DatagramRequest` serves `Udp` and `UnixDatagram`",
-    note = "write the handler's methods in an `impl` block marked `#[handler]`"
+    note = "declare the server with a transport of the handler's kind, or give the handler's methods the request type of this transport"
 )]
 pub trait RequestHandler<R>: Send + 'static {
     /// Runs before `handle` (Python: `setup`). Default: nothing.

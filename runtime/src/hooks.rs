@@ -20,6 +20,11 @@ use crate::error::RequestError;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a hooks type",
+    label = "`hooks:` takes a type that implements `Hooks`",
+    note = "write `impl socketserver::Hooks for {Self} {{}}` and override the methods you need (`verify_request`, `handle_error`, `handle_timeout`, `service_actions`)"
+)]
 pub trait Hooks: Send + Sync + 'static {
     /// Whether to serve a client; a rejected connection is closed at once (Python:
     /// `verify_request`, default true).

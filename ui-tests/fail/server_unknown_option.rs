@@ -17,4 +17,6 @@ server! {
     }
 }
 
-fn main() {}
+fn main() {
+    let _ = EchoServer::bind("127.0.0.1:0");
+}

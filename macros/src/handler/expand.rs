@@ -1,12 +1,13 @@
 //! Writing the `RequestHandler` impls for a validated `#[handler]` block.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
-use syn::{ImplItem, ItemImpl};
+use quote::{quote, ToTokens};
+use syn::{Generics, ImplItem, ItemImpl, Type};
 
 use super::parse::Parsed;
 use super::validate::{is_helper, Handler, Kind, HELPER_ATTR};
 use crate::paths::private;
+use crate::spans;
 
 /// The user's block (minus `#[helper]` markers) and one `RequestHandler` impl per request
 /// kind it serves.
@@ -16,30 +17,47 @@ pub fn expand(parsed: &Parsed, handler: &Handler) -> TokenStream {
         Some(kind) => vec![kind],
         None => vec![Kind::Stream, Kind::Datagram],
     };
+    // Locals are `__`-prefixed: a parameter pattern would match a user's unit struct or const
+    // of the same name instead of binding it.
     let impls = kinds.into_iter().map(|kind| {
         let methods = handler.hooks.iter().map(|hook| {
             let private = private();
             let self_ty = &parsed.item.self_ty;
             let ident = &hook.ident;
             let call = if hook.takes_request {
-                quote!(<#self_ty>::#ident(self, request))
+                quote!(<#self_ty>::#ident(self, __request))
             } else {
                 quote!({
-                    let _ = request;
+                    let _ = __request;
                     <#self_ty>::#ident(self)
                 })
             };
-            let converted = quote_spanned! {hook.output_span=>
-                #private::IntoHandlerResult::into_handler_result(#call)
+            let converted = match &hook.output {
+                // Naming the return type, with the conversion spanning it, so that an error
+                // type that does not convert is reported there (an `impl Trait` cannot be
+                // named: it is inferred from the call).
+                Some(ty) if !mentions_impl_trait(ty) => {
+                    let (start, end) = spans::first_and_last(ty);
+                    let open = spans::at(quote!(<), start);
+                    let trait_path = spans::at(quote!(as #private::IntoHandlerResult>::), start);
+                    let into = syn::Ident::new("into_handler_result", end);
+                    quote!(#open #ty #trait_path #into(#call))
+                }
+                _ => quote!(#private::IntoHandlerResult::into_handler_result(#call)),
             };
             let request_ty = request_type(kind);
             quote! {
-                fn #ident(&mut self, request: &mut #request_ty) -> #private::HandlerResult {
+                fn #ident(&mut self, __request: &mut #request_ty) -> #private::HandlerResult {
                     #converted
                 }
             }
         });
-        trait_impl(&parsed.item, kind, quote!(#(#methods)*))
+        trait_impl(
+            &parsed.item.self_ty,
+            &parsed.item.generics,
+            kind,
+            quote!(#(#methods)*),
+        )
     });
     quote! {
         #item
@@ -51,11 +69,22 @@ pub fn expand(parsed: &Parsed, handler: &Handler) -> TokenStream {
 /// kinds, so that the server using the handler reports nothing more.
 pub fn fallback(parsed: &Parsed) -> TokenStream {
     let item = strip_helper_attrs(&parsed.item);
+    let stubs = stub_impls(&parsed.item.self_ty, &parsed.item.generics);
+    quote! {
+        #item
+        #stubs
+    }
+}
+
+/// Stub `RequestHandler` impls of both request kinds for `self_ty`, for an item `#[handler]`
+/// rejected: a server using the type then reports nothing more.
+pub fn stub_impls(self_ty: &Type, generics: &Generics) -> TokenStream {
     let private = private();
     let impls = [Kind::Stream, Kind::Datagram].map(|kind| {
         let request_ty = request_type(kind);
         trait_impl(
-            &parsed.item,
+            self_ty,
+            generics,
             kind,
             quote! {
                 fn handle(&mut self, _: &mut #request_ty) -> #private::HandlerResult {
@@ -64,10 +93,7 @@ pub fn fallback(parsed: &Parsed) -> TokenStream {
             },
         )
     });
-    quote! {
-        #item
-        #(#impls)*
-    }
+    quote!(#(#impls)*)
 }
 
 fn request_type(kind: Kind) -> TokenStream {
@@ -78,23 +104,35 @@ fn request_type(kind: Kind) -> TokenStream {
     }
 }
 
-/// `impl RequestHandler<Request> for SelfTy`, with the block's generics; `Self: Send +
-/// 'static` is required here so that a generic handler checks it where it is used.
-fn trait_impl(item: &ItemImpl, kind: Kind, body: TokenStream) -> TokenStream {
+/// `impl RequestHandler<Request> for SelfTy`, with the block's generics. The trait requires
+/// `Self: Send + 'static`; the impl assumes it (`for<'__h>` keeps a false bound from being an
+/// error here), so that a handler that is not `Send` is reported once, where a server uses it.
+fn trait_impl(self_ty: &Type, generics: &Generics, kind: Kind, body: TokenStream) -> TokenStream {
     let private = private();
-    let self_ty = &item.self_ty;
-    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
     let predicates = where_clause.map(|w| &w.predicates);
     let request_ty = request_type(kind);
     quote! {
         impl #impl_generics #private::RequestHandler<#request_ty> for #self_ty
         where
-            Self: ::core::marker::Send + 'static,
+            for<'__h> Self: ::core::marker::Send + 'static,
             #predicates
         {
             #body
         }
     }
+}
+
+/// True when `ty` holds an `impl Trait`, which cannot be written in an expression.
+fn mentions_impl_trait(ty: &Type) -> bool {
+    fn walk(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream())
 }
 
 /// The block as written, without the `#[helper]` markers (which only this macro reads).

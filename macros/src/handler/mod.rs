@@ -14,7 +14,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(parsed) => parsed,
         Err(error) => {
             let mut out = error.to_compile_error();
-            out.extend(item);
+            out.extend(stand_in(item));
             return out;
         }
     };
@@ -26,4 +26,29 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             out
         }
     }
+}
+
+/// The item `#[handler]` could not take, kept as written, with stub handler impls when it
+/// names a type (an `impl` block, a struct, an enum), so that a server using it reports
+/// nothing more.
+fn stand_in(item: TokenStream) -> TokenStream {
+    let parsed = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(parsed) => parsed,
+        Err(_) => return item,
+    };
+    let (ident, generics) = match &parsed {
+        syn::Item::Impl(block) => {
+            return expand::fallback(&parse::Parsed {
+                item: block.clone(),
+            })
+        }
+        syn::Item::Struct(s) => (&s.ident, &s.generics),
+        syn::Item::Enum(e) => (&e.ident, &e.generics),
+        _ => return item,
+    };
+    let (_, type_generics, _) = generics.split_for_impl();
+    let self_ty: syn::Type = syn::parse_quote!(#ident #type_generics);
+    let mut out = item;
+    out.extend(expand::stub_impls(&self_ty, generics));
+    out
 }

@@ -1,7 +1,7 @@
 //! Parsing `#[handler]`'s input: no arguments, and an `impl` block.
 
 use proc_macro2::TokenStream;
-use syn::spanned::Spanned;
+use quote::{quote, ToTokens};
 use syn::{Item, ItemImpl};
 
 /// The `impl` block `#[handler]` was put on.
@@ -20,13 +20,13 @@ pub fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Parsed> {
     let parsed = match syn::parse2::<Item>(item)? {
         Item::Impl(item) => Some(item),
         other => {
-            let (what, span) = describe(&other);
-            errors.push(syn::Error::new(
-                span,
+            let (what, tokens) = describe(&other);
+            errors.at(
+                tokens,
                 format!(
                     "#[handler] goes on an `impl` block holding `handle` (and optionally `setup` and `finish`), not on {what}"
                 ),
-            ));
+            );
             None
         }
     };
@@ -36,22 +36,43 @@ pub fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Parsed> {
     })
 }
 
-/// What kind of item the attribute was put on, and where to point.
-fn describe(item: &Item) -> (&'static str, proc_macro2::Span) {
+/// What kind of item the attribute was put on, and the tokens to point at (its keyword and
+/// name).
+fn describe(item: &Item) -> (String, TokenStream) {
     match item {
         Item::Struct(s) => (
-            "a struct: write `impl Name { fn handle(...) }` below it and mark that",
-            s.struct_token.span,
+            format!(
+                "a struct: write `impl {} {{ fn handle(...) }}` below it and mark that",
+                s.ident
+            ),
+            keyword_and_name(s.struct_token, &s.ident),
         ),
         Item::Enum(e) => (
-            "an enum: write `impl Name { fn handle(...) }` below it and mark that",
-            e.enum_token.span,
+            format!(
+                "an enum: write `impl {} {{ fn handle(...) }}` below it and mark that",
+                e.ident
+            ),
+            keyword_and_name(e.enum_token, &e.ident),
         ),
         Item::Fn(f) => (
-            "a function: put `fn handle` inside an `impl` block and mark the block",
-            f.sig.fn_token.span,
+            format!(
+                "a function: move `fn {}` into an `impl` block and mark the block",
+                f.sig.ident
+            ),
+            keyword_and_name(f.sig.fn_token, &f.sig.ident),
         ),
-        Item::Trait(t) => ("a trait definition", t.trait_token.span),
-        other => ("this item", other.span()),
+        Item::Trait(t) => (
+            "a trait definition: mark an `impl` block of the handler type instead (`impl Name { fn handle(...) }`)".into(),
+            keyword_and_name(t.trait_token, &t.ident),
+        ),
+        other => (
+            "this item: mark an `impl` block of the handler type instead (`impl Name { fn handle(...) }`)".into(),
+            other.to_token_stream(),
+        ),
     }
+}
+
+/// An item's keyword and name, to point at.
+fn keyword_and_name(keyword: impl ToTokens, name: impl ToTokens) -> TokenStream {
+    quote!(#keyword #name)
 }

@@ -1,17 +1,19 @@
 //! Writing the server struct: a newtype over the runtime's `Server` whose methods delegate
-//! to it (inlined), its options baked into `config()`, and a probe that reports a handler of
-//! the wrong kind at the handler's name.
+//! to it (inlined), its options baked into `config()`, and probes that report a handler of
+//! the wrong kind at the handler's name and hooks that are not `Hooks` at the hooks' name.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
+use super::options::IntType;
 use super::validate::{Server, Value};
 use crate::paths::private;
+use crate::spans;
 
-/// The declaration. `check_handler` adds the probe that reports a handler of the wrong kind
-/// for the transport; it is left out when the transport is a stand-in.
-pub fn expand(server: &Server, check_handler: bool) -> TokenStream {
+/// The declaration. The probe that reports a handler of the wrong kind for the transport is
+/// left out when the transport is a stand-in for a missing or unknown one.
+pub fn expand(server: &Server) -> TokenStream {
     let private = private();
     let Server {
         attrs,
@@ -22,7 +24,26 @@ pub fn expand(server: &Server, check_handler: bool) -> TokenStream {
         handler,
         ..
     } = server;
-    let hooks = server.hooks_type(&private);
+    // `#[cfg]` on the declaration applies to everything it declares.
+    let cfgs: Vec<_> = attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
+    // The handler and hooks types are written once, in hidden aliases, and named by alias
+    // everywhere else: a type that does not resolve is then reported once.
+    let written_handler = handler;
+    let handler_alias = format_ident!("__{}Handler", ident);
+    let handler = quote!(#handler_alias);
+    let written_hooks = server.hooks_type(&private);
+    let hooks_alias = format_ident!("__{}Hooks", ident);
+    let hooks = quote!(#hooks_alias);
+    let aliases = quote! {
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        type #handler_alias = #written_handler;
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        type #hooks_alias = #written_hooks;
+    };
     let transport = quote!(#private::transport::#transport);
     let mixin = quote!(#private::mixin::#mixin);
     let server_ty = quote!(#private::Server<#transport, #mixin, #handler, #hooks>);
@@ -31,49 +52,76 @@ pub fn expand(server: &Server, check_handler: bool) -> TokenStream {
         let field = syn::Ident::new(spec.name, key.span());
         let value = match value {
             Value::Bool(b) => quote!(#b),
-            Value::Int(n) => {
-                let lit = proc_macro2::Literal::u64_unsuffixed(*n);
-                quote!(#lit as _)
+            Value::Int(n, IntType::U32) => {
+                let n = u32::try_from(*n).expect("validated range");
+                let lit = proc_macro2::Literal::u32_suffixed(n);
+                quote!(#lit)
+            }
+            Value::Int(n, IntType::Usize) => {
+                let n = usize::try_from(*n).expect("validated range");
+                let lit = proc_macro2::Literal::usize_suffixed(n);
+                quote!(#lit)
             }
             Value::Nanos(n) => {
                 quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#n)))
             }
         };
-        quote!(config.#field = #value;)
+        quote!(__config.#field = #value;)
     });
-    let probe = check_handler.then(|| {
-        quote_spanned! {handler.span()=>
+    let probe = server.transport_known.then(|| {
+        let span = written_handler.span();
+        let handler = format_ident!("{}", handler_alias, span = span);
+        quote_spanned! {span=>
             fn __check_handler() {
                 #private::assert_handler::<#handler, #request>();
             }
         }
     });
+    // Hooks that are not `Hooks` are reported once, by `hooks_probe`: everything else
+    // assumes the bound (`for<'__h>` keeps a false bound from being an error of its own).
+    let hooks_bound = server
+        .hooks
+        .as_ref()
+        .map(|_| quote!(for<'__h> #hooks: #private::Hooks,));
+    let struct_where = hooks_bound.as_ref().map(|bound| quote!(where #bound));
+    let hooks_probe = server.hooks.as_ref().map(|ty| {
+        let server_ty = spans::across(server_ty.clone(), spans::first_and_last(ty));
+        quote! {
+            fn __check_hooks(_: #server_ty) {}
+        }
+    });
     let doc_bind = format!("Binds `{ident}` to `address` with its declared options; each request gets `Default::default()` of the handler.");
     quote! {
+        #aliases
+
         #(#attrs)*
-        #vis struct #ident {
+        #vis struct #ident #struct_where {
             server: #server_ty,
         }
 
+        #(#cfgs)*
         const _: () = {
             #probe
+            #hooks_probe
 
             impl #ident
             where
                 for<'__h> #handler: #private::RequestHandler<#request>,
+                #hooks_bound
             {
                 /// The options declared in `server!`, over Python's defaults.
                 #vis fn config() -> #private::ServerConfig {
-                    let mut config = #private::ServerConfig::default();
+                    let mut __config = #private::ServerConfig::default();
                     #(#settings)*
-                    config
+                    __config
                 }
 
                 #[doc = #doc_bind]
                 #[inline]
-                #vis fn bind<A>(address: &A) -> ::std::io::Result<Self>
+                #vis fn bind(
+                    address: &(impl #private::BindAddress<#transport> + ?::core::marker::Sized),
+                ) -> ::std::io::Result<Self>
                 where
-                    A: #private::BindAddress<#transport> + ?::core::marker::Sized,
                     for<'__h> #handler: ::core::default::Default,
                     for<'__h> #hooks: ::core::default::Default,
                 {
@@ -83,9 +131,11 @@ pub fn expand(server: &Server, check_handler: bool) -> TokenStream {
                 /// Binds to `address`; each request gets a clone of `prototype`, so state shared
                 /// by every request can live in its `Arc` fields.
                 #[inline]
-                #vis fn bind_with_handler<A>(address: &A, prototype: #handler) -> ::std::io::Result<Self>
+                #vis fn bind_with_handler(
+                    address: &(impl #private::BindAddress<#transport> + ?::core::marker::Sized),
+                    prototype: #handler,
+                ) -> ::std::io::Result<Self>
                 where
-                    A: #private::BindAddress<#transport> + ?::core::marker::Sized,
                     for<'__h> #handler: ::core::clone::Clone + ::core::marker::Sync,
                     for<'__h> #hooks: ::core::default::Default,
                 {
@@ -140,16 +190,16 @@ pub fn expand(server: &Server, check_handler: bool) -> TokenStream {
                 }
             }
 
-            impl ::core::convert::From<#server_ty> for #ident {
+            impl ::core::convert::From<#server_ty> for #ident #struct_where {
                 #[inline]
-                fn from(server: #server_ty) -> Self {
-                    #ident { server }
+                fn from(__server: #server_ty) -> Self {
+                    #ident { server: __server }
                 }
             }
 
-            impl ::core::fmt::Debug for #ident {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    ::core::fmt::Debug::fmt(&self.server, f)
+            impl ::core::fmt::Debug for #ident #struct_where {
+                fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    ::core::fmt::Debug::fmt(&self.server, __f)
                 }
             }
         };

@@ -16,10 +16,10 @@ pub fn expand(input: TokenStream) -> TokenStream {
         Err(error) => return error.to_compile_error(),
     };
     match validate::validate(&parsed) {
-        (server, None) => expand::expand(&server, true),
+        (server, None) => expand::expand(&server),
         (server, Some(error)) => {
             let mut out = error.to_compile_error();
-            out.extend(expand::expand(&server, false));
+            out.extend(expand::expand(&server));
             out
         }
     }

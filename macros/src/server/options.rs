@@ -41,13 +41,22 @@ pub const STRUCTURE_KEYS: &[&str] = &["transport", "mixin", "handler", "hooks"];
 #[derive(Clone, Copy)]
 pub enum ValueType {
     Bool,
-    /// A whole number in `min..=max`.
+    /// A whole number in `min..=max`, for a field of type `ty`.
     Int {
         min: u64,
         max: u64,
+        ty: IntType,
     },
     /// Seconds, as an integer or float literal greater than zero.
     Seconds,
+}
+
+/// The type of an integer field of `ServerConfig`: the value is written with this suffix, so
+/// that it is never inferred as `i32` and wrapped.
+#[derive(Clone, Copy)]
+pub enum IntType {
+    U32,
+    Usize,
 }
 
 /// Which servers an option applies to.
@@ -69,16 +78,23 @@ pub enum Applies {
 }
 
 impl Applies {
-    pub fn allows(self, transport: &TransportSpec, mixin: &str) -> bool {
-        match self {
+    /// Whether the option applies to `transport` and `mixin`; `None` when the one it depends
+    /// on is unknown (misspelt or missing), so that nothing is said about it.
+    pub fn allows(self, transport: Option<&TransportSpec>, mixin: Option<&str>) -> Option<bool> {
+        Some(match self {
             Applies::Any => true,
-            Applies::Inet => transport.inet,
-            Applies::Tcp => transport.name == "Tcp",
-            Applies::Stream => transport.stream,
-            Applies::Datagram => !transport.stream,
-            Applies::Unix => !transport.inet,
-            Applies::Mixins(mixins) => mixins.contains(&mixin),
-        }
+            Applies::Mixins(mixins) => mixins.contains(&mixin?),
+            Applies::Inet => transport?.inet,
+            Applies::Tcp => transport?.name == "Tcp",
+            Applies::Stream => transport?.stream,
+            Applies::Datagram => !transport?.stream,
+            Applies::Unix => !transport?.inet,
+        })
+    }
+
+    /// Whether this depends on the mixin rather than the transport.
+    pub fn is_mixin(self) -> bool {
+        matches!(self, Applies::Mixins(_))
     }
 
     /// Where the option applies, for the error message.
@@ -117,6 +133,7 @@ const BOOL: ValueType = ValueType::Bool;
 const SIZE: ValueType = ValueType::Int {
     min: 1,
     max: u32::MAX as u64,
+    ty: IntType::Usize,
 };
 
 pub const OPTIONS: &[OptionSpec] = &[
@@ -128,6 +145,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         ValueType::Int {
             min: 1,
             max: i32::MAX as u64,
+            ty: IntType::U32,
         },
         Applies::Stream,
     ),
@@ -140,6 +158,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         ValueType::Int {
             min: 0,
             max: u32::MAX as u64,
+            ty: IntType::Usize,
         },
         Applies::Stream,
     ),
@@ -148,6 +167,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         ValueType::Int {
             min: 1,
             max: 1 << 24,
+            ty: IntType::Usize,
         },
         Applies::Datagram,
     ),
@@ -163,6 +183,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         ValueType::Int {
             min: 1,
             max: 1 << 20,
+            ty: IntType::Usize,
         },
         Applies::Mixins(&["Forking"]),
     ),

@@ -4,19 +4,26 @@
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
-use syn::{Attribute, Expr, Ident, Lit, Type, Visibility};
+use syn::{Attribute, Expr, Ident, Lit, Type, UnOp, Visibility};
 
-use super::options::{all_keys, OptionSpec, TransportSpec, ValueType, MIXINS, OPTIONS, TRANSPORTS};
+use super::options::{
+    all_keys, IntType, OptionSpec, TransportSpec, ValueType, MIXINS, OPTIONS, TRANSPORTS,
+};
 use super::parse::{Declaration, Entry};
+use crate::display::tidy;
 use crate::errors::Errors;
 use crate::fuzzy;
 
 /// A server declaration, checked.
 pub struct Server<'a> {
-    pub attrs: &'a [Attribute],
+    /// The declaration's attributes, less the standard derives it cannot have (reported).
+    pub attrs: Vec<Attribute>,
     pub vis: &'a Visibility,
     pub ident: &'a Ident,
     pub transport: Ident,
+    /// False when `transport` is a stand-in for a missing or unknown one: the handler's kind
+    /// is then not checked against it.
+    pub transport_known: bool,
     pub mixin: Ident,
     pub handler: Type,
     pub hooks: Option<Type>,
@@ -26,7 +33,7 @@ pub struct Server<'a> {
 /// An option's checked value.
 pub enum Value {
     Bool(bool),
-    Int(u64),
+    Int(u64, IntType),
     Nanos(u64),
 }
 
@@ -35,20 +42,29 @@ pub enum Value {
 /// declaration still expands and only the real mistakes are reported.
 pub fn validate(decl: &Declaration) -> (Server<'_>, Option<syn::Error>) {
     let mut errors = Errors::default();
-    let mut seen: Vec<&Ident> = Vec::new();
-    for entry in &decl.entries {
-        if let Some(first) = seen.iter().find(|k| **k == &entry.key) {
-            let mut error = syn::Error::new(
-                entry.key.span(),
-                format!("`{}` is set twice: keep one", entry.key),
-            );
-            error.combine(syn::Error::new(
-                first.span(),
-                format!("`{}` first set here", entry.key),
-            ));
-            errors.push(error);
-        } else {
-            seen.push(&entry.key);
+    let attrs = without_impossible_derives(&decl.attrs, &decl.ident, &mut errors);
+    for error in &decl.errors {
+        errors.push(error.clone());
+    }
+    // Each key's first line counts; a repeated one is reported, and not checked further.
+    let mut seen: Vec<&Entry> = Vec::new();
+    let mut repeated: Vec<usize> = Vec::new();
+    for (index, entry) in decl.entries.iter().enumerate() {
+        match seen.iter().find(|first| first.key == entry.key) {
+            // One message, at the second: a separate one at the first would read as a second
+            // mistake.
+            Some(first) => {
+                errors.at(
+                    &entry.key,
+                    format!(
+                        "`{}` is set twice (first to `{}`): keep one of the two",
+                        entry.key,
+                        tidy(&first.value)
+                    ),
+                );
+                repeated.push(index);
+            }
+            None => seen.push(entry),
         }
     }
     let find = |key: &str| decl.entries.iter().find(|e| e.key == key);
@@ -87,33 +103,94 @@ pub fn validate(decl: &Declaration) -> (Server<'_>, Option<syn::Error>) {
         .as_ref()
         .and_then(|t| TRANSPORTS.iter().find(|s| t == s.name));
     let mut options = Vec::new();
-    for entry in &decl.entries {
+    for (index, entry) in decl.entries.iter().enumerate() {
         let key = entry.key.to_string();
-        if super::options::STRUCTURE_KEYS.contains(&key.as_str()) {
+        if repeated.contains(&index) || super::options::STRUCTURE_KEYS.contains(&key.as_str()) {
             continue;
         }
         let Some(spec) = OPTIONS.iter().find(|o| o.name == key) else {
             errors.at(&entry.key, unknown_key_message(&key));
             continue;
         };
-        if let (Some(t), Some(m)) = (transport_spec, &mixin) {
-            check_applies(spec, entry, t, &m.to_string(), &mut errors);
-        }
+        let mixin_name = mixin.as_ref().map(Ident::to_string);
+        check_applies(
+            spec,
+            entry,
+            transport_spec,
+            mixin_name.as_deref(),
+            find("mixin").is_none(),
+            &mut errors,
+        );
         if let Some(value) = parse_value(spec, entry, &mut errors) {
             options.push((spec, &entry.key, value));
         }
     }
     let server = Server {
-        attrs: &decl.attrs,
+        attrs,
         vis: &decl.vis,
         ident: &decl.ident,
+        transport_known: transport.is_some(),
         transport: transport.unwrap_or_else(|| Ident::new("Tcp", decl.ident.span())),
         mixin: mixin.unwrap_or_else(|| Ident::new("Sync", decl.ident.span())),
-        handler: handler.unwrap_or_else(|| syn::parse_quote!(::socketserver::__private::NoHandler)),
+        handler: handler.unwrap_or_else(|| {
+            let private = crate::paths::private();
+            syn::parse_quote!(#private::NoHandler)
+        }),
         hooks,
         options,
     };
     (server, errors.finish(()).err())
+}
+
+/// The attributes, with the standard derives the struct cannot have taken out of any
+/// `#[derive(...)]` and reported: the expansion implements `Debug` itself, and the runtime
+/// server it wraps implements none of the others. Other derives are kept.
+fn without_impossible_derives(
+    attrs: &[Attribute],
+    ident: &Ident,
+    errors: &mut Errors,
+) -> Vec<Attribute> {
+    attrs
+        .iter()
+        .filter_map(|attr| {
+            if !attr.path().is_ident("derive") {
+                return Some(attr.clone());
+            }
+            let Ok(paths) = attr.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+            ) else {
+                return Some(attr.clone());
+            };
+            let mut kept = Vec::new();
+            for path in paths {
+                let name = path.segments.last().map(|s| s.ident.to_string());
+                match name.as_deref().and_then(|n| impossible_derive(n, ident)) {
+                    Some(message) => errors.at(&path, message),
+                    None => kept.push(path),
+                }
+            }
+            (!kept.is_empty()).then(|| syn::parse_quote!(#[derive(#(#kept),*)]))
+        })
+        .collect()
+}
+
+/// Why the server struct cannot derive the standard trait `name`, if it cannot.
+fn impossible_derive(name: &str, ident: &Ident) -> Option<String> {
+    Some(match name {
+        "Debug" => format!(
+            "`server!` implements `Debug` for `{ident}` already (showing the runtime server): remove `Debug` from the derive"
+        ),
+        "Clone" | "Copy" => format!(
+            "`{ident}` cannot derive `{name}`: the server owns its socket; share it as `Arc<{ident}>`, or stop it from elsewhere with `handle()`, and remove `{name}` from the derive"
+        ),
+        "Default" => format!(
+            "`{ident}` cannot derive `Default`: a server is made by binding it (`{ident}::bind(...)`); remove `Default` from the derive"
+        ),
+        "PartialEq" | "Eq" | "PartialOrd" | "Ord" | "Hash" => format!(
+            "`{ident}` cannot derive `{name}`: servers are not compared or hashed (compare `server_address()` instead); remove `{name}` from the derive"
+        ),
+        _ => return None,
+    })
 }
 
 fn unknown_key_message(key: &str) -> String {
@@ -165,92 +242,119 @@ fn parse_type(entry: &Entry, errors: &mut Errors) -> Option<Type> {
     }
 }
 
+/// Reports an option that does not apply to the server's transport or mixin. Says nothing
+/// when the one it depends on is itself wrong: that has its own message.
 fn check_applies(
     spec: &OptionSpec,
     entry: &Entry,
-    transport: &TransportSpec,
-    mixin: &str,
+    transport: Option<&TransportSpec>,
+    mixin: Option<&str>,
+    mixin_defaulted: bool,
     errors: &mut Errors,
 ) {
-    if !spec.applies.allows(transport, mixin) {
-        errors.at(
-            &entry.key,
-            format!(
-                "`{}` applies to {}, and this server uses `{}` with `{}`: remove it",
-                spec.name,
-                spec.applies.describe(),
-                transport.name,
-                mixin
-            ),
-        );
+    if spec.applies.allows(transport, mixin) != Some(false) {
+        return;
+    }
+    let this = match (spec.applies.is_mixin(), transport, mixin) {
+        (true, _, Some(m)) if mixin_defaulted => format!("`{m}` (the default mixin)"),
+        (true, _, Some(m)) => format!("`{m}`"),
+        (false, Some(t), _) => format!("`{}`", t.name),
+        _ => unreachable!("`allows` said no, so what it depends on is known"),
+    };
+    errors.at(
+        &entry.key,
+        format!(
+            "`{}` applies to {}, not {this}: remove it",
+            spec.name,
+            spec.applies.describe(),
+        ),
+    );
+}
+
+/// A literal option value as written: `true`, `5`, `0.25`, or a negated number.
+enum Literal {
+    Lit(Lit),
+    Negative,
+    Other,
+}
+
+fn literal(value: &TokenStream) -> Literal {
+    match syn::parse2::<Expr>(value.clone()) {
+        Ok(Expr::Lit(lit)) => Literal::Lit(lit.lit),
+        Ok(Expr::Unary(unary))
+            if matches!(unary.op, UnOp::Neg(_))
+                && matches!(&*unary.expr, Expr::Lit(l) if matches!(l.lit, Lit::Int(_) | Lit::Float(_))) =>
+        {
+            Literal::Negative
+        }
+        _ => Literal::Other,
     }
 }
 
 /// The literal an option is set to, checked against its type and range.
 fn parse_value(spec: &OptionSpec, entry: &Entry, errors: &mut Errors) -> Option<Value> {
     let name = spec.name;
-    let lit = match syn::parse2::<Expr>(entry.value.clone()) {
-        Ok(Expr::Lit(lit)) => Some(lit.lit),
-        _ => None,
+    let found = tidy(&entry.value);
+    let mut error = |message: String| {
+        errors.at(&entry.value, message);
+        None
     };
-    let found = entry.value.to_token_stream();
-    match (spec.ty, lit) {
-        (ValueType::Bool, Some(Lit::Bool(b))) => Some(Value::Bool(b.value)),
-        (ValueType::Bool, _) => {
-            errors.at(
-                &entry.value,
-                format!("`{name}` takes `true` or `false`, found `{found}`"),
-            );
-            None
-        }
-        (ValueType::Int { min, max }, Some(Lit::Int(int))) => match int.base10_parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Some(Value::Int(n)),
-            _ => {
-                errors.at(
-                    &entry.value,
-                    format!("`{name}` must be from {min} to {max}, found `{found}`"),
-                );
-                None
+    match (spec.ty, literal(&entry.value)) {
+        (ValueType::Bool, Literal::Lit(Lit::Bool(b))) => Some(Value::Bool(b.value)),
+        (ValueType::Bool, _) => error(format!("`{name}` takes `true` or `false`, found `{found}`")),
+        (ValueType::Int { min, max, ty }, Literal::Lit(Lit::Int(int))) => {
+            match int.base10_parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Some(Value::Int(n, ty)),
+                _ => error(format!(
+                    "`{name}` must be from {min} to {max}, found `{found}`"
+                )),
             }
-        },
+        }
+        (ValueType::Int { min, max, .. }, Literal::Negative) => error(format!(
+            "`{name}` must be from {min} to {max}, found `{found}`"
+        )),
         (ValueType::Int { .. }, _) => {
-            errors.at(
-                &entry.value,
-                format!("`{name}` takes a whole number, found `{found}`"),
-            );
-            None
+            error(format!("`{name}` takes a whole number, found `{found}`"))
         }
-        (ValueType::Seconds, Some(lit @ (Lit::Int(_) | Lit::Float(_)))) => {
-            seconds(&lit).or_else(|| {
-                errors.at(
-                    &entry.value,
-                    format!(
-                        "`{name}` must be more than 0 seconds (at most a year), found `{found}`"
-                    ),
-                );
-                None
-            })
+        (ValueType::Seconds, Literal::Lit(lit @ (Lit::Int(_) | Lit::Float(_)))) => {
+            match seconds(&lit) {
+                Some(value) => Some(value),
+                None => error(seconds_range_message(name, &found)),
+            }
         }
-        (ValueType::Seconds, _) => {
-            errors.at(
-                &entry.value,
-                format!("`{name}` takes seconds as a number (`5`, `0.25`), found `{found}`"),
-            );
-            None
-        }
+        (ValueType::Seconds, Literal::Negative) => error(seconds_range_message(name, &found)),
+        (ValueType::Seconds, _) => error(format!(
+            "`{name}` takes seconds as a number (`5`, `0.25`), found `{found}`"
+        )),
     }
 }
 
-/// Seconds as nanoseconds, for a positive literal up to a year.
+fn seconds_range_message(name: &str, found: &str) -> String {
+    format!(
+        "`{name}` must be more than 0 seconds and at most a year, found `{found}` (to wait without a limit, leave `{name}` out)"
+    )
+}
+
+/// The longest `Seconds` value: a year.
+const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
+/// Seconds as nanoseconds, for a positive literal up to a year (whole seconds exactly).
 fn seconds(lit: &Lit) -> Option<Value> {
-    let secs: f64 = match lit {
-        Lit::Int(i) => i.base10_parse::<u64>().ok()? as f64,
-        Lit::Float(f) => f.base10_parse::<f64>().ok()?,
+    let nanos = match lit {
+        Lit::Int(i) => {
+            let secs = i.base10_parse::<u64>().ok()?;
+            (1..=MAX_SECONDS)
+                .contains(&secs)
+                .then(|| secs * 1_000_000_000)?
+        }
+        Lit::Float(f) => {
+            let secs = f.base10_parse::<f64>().ok()?;
+            let nanos = (secs * 1e9).round();
+            (secs > 0.0 && nanos >= 1.0 && secs <= MAX_SECONDS as f64).then_some(nanos as u64)?
+        }
         _ => return None,
     };
-    let nanos = (secs * 1e9).round();
-    (secs > 0.0 && nanos >= 1.0 && secs <= 365.0 * 24.0 * 3600.0)
-        .then_some(Value::Nanos(nanos as u64))
+    Some(Value::Nanos(nanos))
 }
 
 impl Server<'_> {
@@ -260,5 +364,31 @@ impl Server<'_> {
             Some(ty) => ty.to_token_stream(),
             None => quote::quote!(#private::DefaultHooks),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nanos(lit: &str) -> Option<u64> {
+        match seconds(&syn::parse_str::<Lit>(lit).unwrap()) {
+            Some(Value::Nanos(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn converts_seconds_exactly_within_range() {
+        assert_eq!(nanos("5"), Some(5_000_000_000));
+        assert_eq!(nanos("0.25"), Some(250_000_000));
+        assert_eq!(nanos("1e-3"), Some(1_000_000));
+        assert_eq!(nanos("0.000000001"), Some(1));
+        assert_eq!(nanos("31536000"), Some(31_536_000_000_000_000));
+        assert_eq!(nanos("0"), None);
+        assert_eq!(nanos("0.0"), None);
+        assert_eq!(nanos("0.0000000001"), None);
+        assert_eq!(nanos("31536001"), None);
+        assert_eq!(nanos("1e30"), None);
     }
 }

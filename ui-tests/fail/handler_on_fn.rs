@@ -1,0 +1,6 @@
+use socketserver::prelude::*;
+
+#[handler]
+fn handle(_req: &mut StreamRequest) {}
+
+fn main() {}
