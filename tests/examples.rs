@@ -200,14 +200,16 @@ def join():
     return s, s.makefile('rb')
 def me(s):
     return '%s:%d' % s.getsockname()
-a, af = join(); b, bf = join(); c, cf = join()
-# A client is in the room once its own line comes back; those already in see it too.
+# Clients join one at a time; a client is in the room once its own line comes back, and
+# those already in see that line too.
 joined = []
-for s, f in [(a, af), (b, bf), (c, cf)]:
+for _ in range(3):
+    s, f = join()
     s.sendall(b'ping\n')
-    for g in [f] + joined:
+    for g in [f] + [g for _, g in joined]:
         assert g.readline().decode() == me(s) + ' ping\n'
-    joined.append(f)
+    joined.append((s, f))
+(a, af), (b, bf), (c, cf) = joined
 a.sendall(b'hello all\n')
 for f in (af, bf, cf):
     assert f.readline().decode() == me(a) + ' hello all\n'

@@ -114,13 +114,19 @@ impl fmt::Debug for UnixAddress {
     }
 }
 
-/// Resolves what a user passed to `bind` for an internet transport, in the order to try.
-pub(crate) fn resolve_inet<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<Vec<SocketAddress>> {
-    let addrs: Vec<SocketAddress> = addr.to_socket_addrs()?.map(SocketAddress::Inet).collect();
+/// Resolves what a user passed to `bind` for an internet transport, in the order to try. The
+/// error names the address.
+pub(crate) fn resolve_inet<A: ToSocketAddrs + fmt::Debug + ?Sized>(
+    addr: &A,
+) -> io::Result<Vec<SocketAddress>> {
+    let resolved = addr
+        .to_socket_addrs()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {addr:?}: {e}")))?;
+    let addrs: Vec<SocketAddress> = resolved.map(SocketAddress::Inet).collect();
     if addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "the address resolved to nothing",
+            format!("{addr:?} resolved to no address"),
         ));
     }
     Ok(addrs)

@@ -118,7 +118,11 @@ impl ServerHandle {
         self.is_shutdown_requested()
     }
 
+    /// Spends a shutdown once `serve_forever` has returned for it: drops the bytes left in
+    /// the wake socket (a shutdown seen through the flag leaves its `S` behind, which would
+    /// stop the next `serve_forever` at once), then clears the flag.
     pub(crate) fn clear_shutdown(&self) {
+        self.shared.wake.drain();
         self.shared
             .shutdown_requested
             .store(false, Ordering::SeqCst);

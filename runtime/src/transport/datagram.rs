@@ -79,7 +79,7 @@ fn receive(
 
 /// Defines a datagram transport: `$name` over a socket wrapped as `DatagramSocket::$variant`.
 macro_rules! datagram_transport {
-    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), $bound:path, $resolve:ident) => {
+    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), [$($bound:path),+], $resolve:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default)]
         pub struct $name;
@@ -128,7 +128,7 @@ macro_rules! datagram_transport {
             fn reject(_incoming: Datagram) {}
         }
 
-        impl<A: $bound + ?Sized> BindAddress<$name> for A {
+        impl<A: $($bound +)+ ?Sized> BindAddress<$name> for A {
             fn resolve(&self) -> io::Result<Vec<SocketAddress>> {
                 $resolve(self)
             }
@@ -140,7 +140,7 @@ datagram_transport!(
     /// UDP over IPv4 or IPv6 (Python's `UDPServer`); handlers take `&mut DatagramRequest`.
     Udp,
     Udp(std::net::UdpSocket),
-    std::net::ToSocketAddrs,
+    [std::net::ToSocketAddrs, std::fmt::Debug],
     resolve_inet
 );
 
@@ -149,6 +149,6 @@ datagram_transport!(
     /// removes the socket file it created on close. Handlers take `&mut DatagramRequest`.
     UnixDatagram,
     Unix(unix_net::UnixDatagram),
-    AsRef<std::path::Path>,
+    [AsRef<std::path::Path>],
     resolve_unix
 );

@@ -60,8 +60,8 @@ pub trait Transport: Send + Sync + Sized + 'static {
 }
 
 /// What `bind` accepts for transport `T`: for `Tcp` and `Udp` anything that implements
-/// [`ToSocketAddrs`](std::net::ToSocketAddrs) (`"127.0.0.1:0"`, `("::1", 8080)`); for the unix
-/// transports a path.
+/// [`ToSocketAddrs`](std::net::ToSocketAddrs) and `Debug`, so that errors can name it
+/// (`"127.0.0.1:0"`, `("::1", 8080)`, every std address type); for the unix transports a path.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an address a `{T}` server can bind to",
     note = "`Tcp` and `Udp` bind to a `host:port` string, a `(host, port)` tuple or a `SocketAddr`; `UnixStream` and `UnixDatagram` bind to a path"

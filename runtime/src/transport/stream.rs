@@ -48,7 +48,7 @@ fn accept(listener: &StreamListener) -> io::Result<Option<(Socket, SocketAddress
 
 /// Defines a stream transport: `$name` over connections wrapped as `StreamSocket::$variant`.
 macro_rules! stream_transport {
-    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), $bound:path, $resolve:ident) => {
+    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), [$($bound:path),+], $resolve:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default)]
         pub struct $name;
@@ -92,7 +92,7 @@ macro_rules! stream_transport {
             }
         }
 
-        impl<A: $bound + ?Sized> BindAddress<$name> for A {
+        impl<A: $($bound +)+ ?Sized> BindAddress<$name> for A {
             fn resolve(&self) -> io::Result<Vec<SocketAddress>> {
                 $resolve(self)
             }
@@ -104,7 +104,7 @@ stream_transport!(
     /// TCP over IPv4 or IPv6 (Python's `TCPServer`); handlers take `&mut StreamRequest`.
     Tcp,
     Tcp(std::net::TcpStream),
-    std::net::ToSocketAddrs,
+    [std::net::ToSocketAddrs, std::fmt::Debug],
     resolve_inet
 );
 
@@ -113,6 +113,6 @@ stream_transport!(
     /// the socket file it created on close. Handlers take `&mut StreamRequest`.
     UnixStream,
     Unix(unix_net::UnixStream),
-    AsRef<std::path::Path>,
+    [AsRef<std::path::Path>],
     resolve_unix
 );

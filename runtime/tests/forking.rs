@@ -1,0 +1,302 @@
+//! The forking mixin: requests in child processes, which can stop the parent, report their
+//! failures themselves, are reaped (no zombies) and are limited to `max_children`.
+//!
+//! A file of its own: every fork copies all descriptors of the test process into the child,
+//! so other tests must not rely on a descriptor of theirs being closed promptly. For the same
+//! reason a client here never signals the server by closing its socket (a child may hold a
+//! copy of it, even the child serving that very client): it sends data or shuts down its
+//! side. And every server has a `stream_timeout`, so no child can outlive a broken test
+//! (an orphan would also hold cargo's output pipe open).
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use socketserver_runtime::mixin::Forking;
+use socketserver_runtime::transport::{Tcp, Udp};
+use socketserver_runtime::{
+    DatagramRequest, DefaultHooks, HandlerResult, Hooks, RequestError, RequestHandler, Server,
+    ServerConfig, SocketAddress, StreamRequest,
+};
+
+/// Hooks for forked children: memory written in a child never reaches the parent, so
+/// `handle_error` sends its report (`stage panic|error pid`) as a datagram to the test.
+#[derive(Clone)]
+struct ReportToParent(Arc<UnixDatagram>);
+
+impl Hooks for ReportToParent {
+    fn handle_error(&self, _client_address: &SocketAddress, error: &RequestError) {
+        let kind = if error.is_panic() { "panic" } else { "error" };
+        let report = format!("{} {kind} {}", error.stage(), std::process::id());
+        let _ = self.0.send(report.as_bytes());
+    }
+}
+
+/// A pair: the hooks for the server and the test's end, which reads the reports.
+fn report_channel() -> (ReportToParent, UnixDatagram) {
+    let (child_end, test_end) = UnixDatagram::pair().unwrap();
+    test_end.set_read_timeout(Some(TIMEOUT)).unwrap();
+    (ReportToParent(Arc::new(child_end)), test_end)
+}
+
+fn next_report(reports: &UnixDatagram) -> String {
+    let mut buf = [0u8; 256];
+    let n = reports.recv(&mut buf).expect("no report from the child");
+    String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
+/// The config of every forking server here: children give up on a silent client.
+fn bounded_children() -> ServerConfig {
+    config(|c| c.stream_timeout = Some(TIMEOUT))
+}
+
+/// A forking TCP server of `H` with [`bounded_children`], serving.
+fn serve_forking<H>() -> Serving<Tcp, Forking, H, DefaultHooks>
+where
+    H: RequestHandler<StreamRequest> + Default,
+{
+    let server = Server::<Tcp, Forking, H>::builder()
+        .config(bounded_children())
+        .bind("127.0.0.1:0")
+        .unwrap();
+    serve(server)
+}
+
+/// Waits until the server has reaped every child.
+fn wait_for_no_children(mixin: &Forking) {
+    wait_until("every child is reaped", || mixin.active_children() == 0);
+}
+
+/// Answers with its pid, then stops the server it runs in (from the child process).
+#[derive(Default)]
+struct ShutdownFromChild;
+
+impl RequestHandler<StreamRequest> for ShutdownFromChild {
+    fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+        writeln!(req.wfile(), "child {}", std::process::id())?;
+        req.server().shutdown();
+        Ok(())
+    }
+}
+
+#[test]
+fn shutdown_inside_a_forked_handler_stops_the_parent_serve_forever() {
+    let serving = serve_forking::<ShutdownFromChild>();
+    let reply = String::from_utf8(roundtrip(&serving.address(), b"")).unwrap();
+    let child: i32 = reply
+        .trim()
+        .strip_prefix("child ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(child, std::process::id() as i32, "ran in a child");
+    let server = serving.join();
+    // Not serving any more, nothing reaps: close waits for the child (block_on_close).
+    server.close();
+    assert!(!is_zombie_child(child));
+}
+
+#[test]
+fn forked_children_are_reaped_and_leave_no_zombies() {
+    let serving = serve_forking::<Greeter>();
+    let mut pids = HashSet::new();
+    for _ in 0..20 {
+        let mut client = Client::connect(&serving.address());
+        pids.insert(greeting_pid(&client.read_line()));
+        client.send(b"done\n");
+        assert_eq!(client.read_line(), "bye\n");
+        assert_eq!(client.read_to_end(), b"");
+    }
+    assert_eq!(pids.len(), 20, "each request ran in a child of its own");
+    assert!(!pids.contains(&(std::process::id() as i32)));
+    wait_for_no_children(serving.mixin());
+    let zombies: Vec<_> = pids.iter().filter(|&&pid| is_zombie_child(pid)).collect();
+    assert!(zombies.is_empty(), "zombie children: {zombies:?}");
+    serving.stop().close();
+}
+
+/// Fails as the client asks: `err` or `panic`; otherwise answers `ok`.
+#[derive(Default)]
+struct FailOnRequest;
+
+impl RequestHandler<StreamRequest> for FailOnRequest {
+    fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+        let mut command = String::new();
+        std::io::BufRead::read_line(req.rfile(), &mut command)?;
+        match command.trim() {
+            "err" => Err("failed on purpose".into()),
+            "panic" => panic!("panicked on purpose"),
+            _ => Ok(writeln!(req.wfile(), "ok")?),
+        }
+    }
+}
+
+#[test]
+fn forked_handler_error_and_panic_are_reported_by_the_child_and_next_client_served() {
+    let (hooks, reports) = report_channel();
+    let server = Server::<Tcp, Forking, FailOnRequest>::builder()
+        .config(bounded_children())
+        .hooks(hooks)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let serving = serve(server);
+    for (command, expected) in [("err", "handle error"), ("panic", "handle panic")] {
+        assert_eq!(
+            roundtrip(&serving.address(), format!("{command}\n").as_bytes()),
+            b""
+        );
+        let report = next_report(&reports);
+        assert!(report.starts_with(expected), "{report:?}");
+        let pid: u32 = report.rsplit(' ').next().unwrap().parse().unwrap();
+        assert_ne!(pid, std::process::id(), "reported by the child");
+        assert_eq!(roundtrip(&serving.address(), b"fine\n"), b"ok\n");
+    }
+    wait_for_no_children(serving.mixin());
+    serving.stop().close();
+    // No other report: each failure was reported exactly once.
+    reports.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 256];
+    assert!(
+        reports.recv(&mut buf).is_err(),
+        "a failure was reported twice"
+    );
+}
+
+#[test]
+fn max_children_holds_further_clients_until_a_child_ends() {
+    let server = Server::<Tcp, Forking, Greeter>::builder()
+        .config({
+            let mut config = bounded_children();
+            config.max_children = 2;
+            config
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let serving = serve(server);
+    let address = serving.address();
+    let mut first = Client::connect(&address);
+    let mut second = Client::connect(&address);
+    let first_pid = greeting_pid(&first.read_line());
+    let second_pid = greeting_pid(&second.read_line());
+    assert_ne!(first_pid, second_pid);
+    // The parent records a child just after forking it, maybe after the child greeted.
+    wait_until("both children are recorded", || {
+        serving.mixin().active_children() == 2
+    });
+
+    let mut third = Client::connect(&address);
+    third.assert_nothing_arrives();
+
+    first.send(b"done\n");
+    assert_eq!(first.read_line(), "bye\n");
+    // The first child ends, is reaped, and only then is the third client served.
+    let third_pid = greeting_pid(&third.read_line());
+    assert!(![first_pid, second_pid].contains(&third_pid));
+
+    for mut client in [second, third] {
+        client.send(b"done\n");
+        assert_eq!(client.read_line(), "bye\n");
+    }
+    wait_for_no_children(serving.mixin());
+    serving.stop().close();
+}
+
+#[test]
+fn shutdown_at_max_children_returns_without_waiting_for_a_child() {
+    let server = Server::<Tcp, Forking, Greeter>::builder()
+        .config({
+            let mut config = bounded_children();
+            config.max_children = 1;
+            config
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let serving = serve(server);
+    let mut held = Client::connect(&serving.address());
+    held.read_line();
+    // A client waits in the backlog (not served meanwhile); the loop must not block
+    // waiting for room, but keep listening for a shutdown.
+    let mut waiting = Client::connect(&serving.address());
+    waiting.assert_nothing_arrives();
+    let server = serving.stop();
+    // serve_forever returned while the child still runs: it answers now.
+    held.send(b"done\n");
+    assert_eq!(held.read_line(), "bye\n");
+    server.close();
+}
+
+#[test]
+fn serving_again_reaps_a_child_that_ended_between_runs() {
+    let server = Server::<Tcp, Forking, Greeter>::builder()
+        .config({
+            let mut config = bounded_children();
+            config.max_children = 1;
+            config
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let serving = serve(server);
+    let mut first = Client::connect(&serving.address());
+    first.read_line();
+    let server = serving.stop();
+    // The only child ends while nothing serves.
+    first.send(b"done\n");
+    assert_eq!(first.read_line(), "bye\n");
+    assert_eq!(first.read_to_end(), b"");
+
+    let serving = serve(server);
+    let mut second = Client::connect(&serving.address());
+    greeting_pid(&second.read_line());
+    second.send(b"done\n");
+    assert_eq!(second.read_line(), "bye\n");
+    wait_for_no_children(serving.mixin());
+    serving.stop().close();
+}
+
+#[test]
+fn client_resetting_at_once_does_not_stop_a_forking_server() {
+    let (hooks, _reports) = report_channel();
+    let server = Server::<Tcp, Forking, Echo>::builder()
+        // Short: a child of another test may hold a copy of a reset client for a while,
+        // delaying its RST; the child serving it then gives up soon.
+        .config(config(|c| c.stream_timeout = Some(Duration::from_secs(1))))
+        .hooks(hooks)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    // Reset before serving: no child of this server can inherit the clients' sockets.
+    for _ in 0..5 {
+        connect_and_reset(server.server_address());
+    }
+    let serving = serve(server);
+    assert_echoes(&serving.address());
+    wait_for_no_children(serving.mixin());
+    serving.stop().close();
+}
+
+/// Replies with the pid of the process that handled the datagram.
+#[derive(Default)]
+struct DatagramPid;
+
+impl RequestHandler<DatagramRequest> for DatagramPid {
+    fn handle(&mut self, req: &mut DatagramRequest) -> HandlerResult {
+        write!(req.wfile(), "{}", std::process::id())?;
+        Ok(())
+    }
+}
+
+#[test]
+fn forked_datagram_handlers_reply_from_the_child() {
+    let serving = serve(Server::<Udp, Forking, DatagramPid>::bind("127.0.0.1:0").unwrap());
+    let pid: u32 = String::from_utf8(udp_roundtrip(&serving.address(), b"who?"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(pid, std::process::id());
+    wait_for_no_children(serving.mixin());
+    serving.stop().close();
+}
