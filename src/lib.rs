@@ -42,10 +42,10 @@ mod macros;
 pub use macros::{handler, server};
 
 /// The names a server module needs: the macros, the request types, the transports and the
-/// `Threading` / `Forking` mixins (not `Sync`, which would shadow `std::marker::Sync`; write
+/// `Threading` / `Forking` / `Pool` mixins (not `Sync`, which would shadow `std::marker::Sync`; write
 /// `mixin: Sync` in `server!`, where it is known by name, or `mixin::Sync`).
 pub mod prelude {
-    pub use crate::mixin::{Forking, Threading};
+    pub use crate::mixin::{Forking, Pool, Threading};
     pub use crate::transport::{Tcp, Udp, UnixDatagram, UnixStream};
     pub use crate::{
         handler, server, DatagramRequest, HandlerResult, Hooks, RequestHandler, ServerConfig,

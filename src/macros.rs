@@ -63,7 +63,7 @@ pub use socketserver_macros::handler;
 ///     #[attributes] /// doc comments
 ///     VISIBILITY struct Name {
 ///         transport: Tcp | Udp | UnixStream | UnixDatagram,
-///         mixin: Sync | Threading | Forking,          // default Sync
+///         mixin: Sync | Threading | Forking | Pool,   // default Sync
 ///         handler: HandlerType,
 ///         hooks: HooksType,                           // optional, implements Hooks
 ///         OPTION: VALUE, ...
@@ -86,6 +86,9 @@ pub use socketserver_macros::handler;
 /// | `daemon_threads` | `true`/`false` | `Threading` |
 /// | `block_on_close` | `true`/`false` | `Threading`, `Forking` |
 /// | `max_children` | 1 to 2^20 | `Forking` |
+/// | `pool_size` (1 to 2^16), `pool_queue_size` (1 to 2^20) | count | `Pool` |
+/// | `max_connections` | 1 to 2^24 | every server |
+/// | `thread_stack_size` | 16 KiB to 1 GiB, bytes | `Threading`, `Pool` |
 /// | `replace_stale_socket` | `true`/`false` | `UnixStream`, `UnixDatagram` |
 ///
 /// Each is the [`ServerConfig`](crate::ServerConfig) field of the same name; unset options

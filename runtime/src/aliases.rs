@@ -1,6 +1,6 @@
 //! Python's twelve concrete server classes, as type aliases.
 
-use crate::mixin::{Forking, Sync, Threading};
+use crate::mixin::{Forking, Pool, Sync, Threading};
 use crate::server::Server;
 use crate::transport::{Tcp, Udp, UnixDatagram, UnixStream};
 
@@ -28,3 +28,7 @@ pub type ForkingUdpServer<H> = Server<Udp, Forking, H>;
 pub type ForkingUnixStreamServer<H> = Server<UnixStream, Forking, H>;
 /// Python's `ForkingUnixDatagramServer`.
 pub type ForkingUnixDatagramServer<H> = Server<UnixDatagram, Forking, H>;
+/// TCP served by a bounded pool of worker threads (no Python counterpart).
+pub type PoolTcpServer<H> = Server<Tcp, Pool, H>;
+/// UDP served by a bounded pool of worker threads (no Python counterpart).
+pub type PoolUdpServer<H> = Server<Udp, Pool, H>;

@@ -64,6 +64,19 @@ pub struct ServerConfig {
     /// Unix transports: when the socket file exists and nothing listens on it any more,
     /// remove it and bind (default false: binding fails and says the file is stale).
     pub replace_stale_socket: bool,
+    /// Pool: the number of worker threads; 0 (the default) means four per available CPU
+    /// (`std::thread::available_parallelism`), at least 8, since handlers mostly wait on I/O.
+    pub pool_size: usize,
+    /// Pool: how many accepted requests may wait for a worker; when the queue is full the
+    /// server stops accepting. 0 (the default) means `pool_size`.
+    pub pool_queue_size: usize,
+    /// Every mixin: the most requests in flight at once; at the limit the server stops
+    /// accepting until one ends (clients wait in the kernel's backlog, none is refused).
+    /// 0 (the default) means no limit.
+    pub max_connections: usize,
+    /// Threading and Pool: stack size of each request thread in bytes; 0 (the default) keeps
+    /// Rust's default (2 MiB, or `RUST_MIN_STACK`). Lower it to hold many idle connections.
+    pub thread_stack_size: usize,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +97,39 @@ impl Default for ServerConfig {
             block_on_close: true,
             max_children: 40,
             replace_stale_socket: false,
+            pool_size: 0,
+            pool_queue_size: 0,
+            max_connections: 0,
+            thread_stack_size: 0,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The pool's worker count, `pool_size` or its default.
+    pub fn effective_pool_size(&self) -> usize {
+        if self.pool_size > 0 {
+            return self.pool_size;
+        }
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        (cpus * 4).max(8)
+    }
+
+    /// The pool's queue bound, `pool_queue_size` or its default.
+    pub fn effective_pool_queue_size(&self) -> usize {
+        match self.pool_queue_size {
+            0 => self.effective_pool_size(),
+            n => n,
+        }
+    }
+
+}
+
+/// A builder for request threads with `thread_stack_size` (0: Rust's default) applied.
+pub(crate) fn request_thread(stack_size: usize) -> std::thread::Builder {
+    let builder = std::thread::Builder::new();
+    match stack_size {
+        0 => builder,
+        size => builder.stack_size(size),
     }
 }

@@ -34,9 +34,13 @@ pub trait Hooks: Send + Sync + 'static {
     }
 
     /// Reports a request that failed; the server goes on serving (Python: `handle_error`).
-    /// Default: one line on stderr naming the client and the error.
+    /// Default: one line naming the client and the error, through the `log` facade
+    /// (`log::error!`, target `socketserver`) when a logger is installed, else on stderr as
+    /// Python does.
     fn handle_error(&self, client_address: &SocketAddress, error: &RequestError) {
-        eprintln!("error processing request from {client_address}: {error}");
+        crate::report::error(format_args!(
+            "error processing request from {client_address}: {error}"
+        ));
     }
 
     /// Called when `handle_request` waited `timeout` for a request in vain (Python:

@@ -4,6 +4,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,15 +52,28 @@ impl<H, K: Hooks> Shared<H, K> {
         );
         let mut request = match opened {
             Ok(request) => request,
-            Err(e) => return report(RequestError::error(Stage::Setup, e)),
+            Err(e) => return self.count(report(RequestError::error(Stage::Setup, e))),
         };
+        let registration = self
+            .handle
+            .in_flight()
+            .register(self.handle.wake(), T::connection(&request));
         let handled = run_handler(&*self.create, &mut request).map_err(report);
         let closed = T::close_request(request);
-        match (handled, closed) {
+        drop(registration);
+        self.count(match (handled, closed) {
             (Ok(()), Ok(())) => true,
             (Ok(()), Err(e)) => report(RequestError::error(Stage::Finish, e)),
             (Err(_), _) => false,
-        }
+        })
+    }
+
+    /// Counts a request that ended; returns `ok`.
+    fn count(&self, ok: bool) -> bool {
+        let counters = self.handle.in_flight().counters();
+        let counter = if ok { &counters.completed } else { &counters.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+        ok
     }
 }
 
@@ -224,7 +238,8 @@ where
     for candidate in address.resolve()? {
         match T::bind(&candidate, &config) {
             Ok(listener) => {
-                let handle = ServerHandle::new(T::local_address(&listener)?)?;
+                let address = T::local_address(&listener)?;
+                let handle = ServerHandle::new(address, config.max_connections)?;
                 let mixin = M::new(&config, Waker::new(handle.clone()))?;
                 let shared = Arc::new(Shared {
                     create,
@@ -326,7 +341,9 @@ where
                 return Ok(());
             }
             let pause = paused_until.map(|t| t.saturating_duration_since(Instant::now()));
-            let listening = pause.is_none_or(|p| p.is_zero()) && self.mixin.has_capacity();
+            let listening = pause.is_none_or(|p| p.is_zero())
+                && self.mixin.has_capacity()
+                && !handle.in_flight().is_full();
             let [woken, pending] = if listening {
                 poll::readable([wake_fd, listener_fd], None)?
             } else {
@@ -340,9 +357,9 @@ where
                 match self.accept_one() {
                     Accepted::OutOfFds => {
                         if !reported_out_of_fds {
-                            eprintln!(
+                            crate::report::error(format_args!(
                                 "out of file descriptors: accepting pauses until some are freed"
-                            );
+                            ));
                             reported_out_of_fds = true;
                         }
                         paused_until = Some(Instant::now() + OUT_OF_FDS_PAUSE);
@@ -391,7 +408,10 @@ where
             Err(_) => return Accepted::Nothing,
         };
         let shared = &self.shared;
+        let counters = shared.handle.in_flight().counters();
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
         if !shared.hooks.verify_request(&client_address) {
+            counters.rejected.fetch_add(1, Ordering::Relaxed);
             T::reject(incoming);
             return Accepted::Request;
         }
@@ -401,6 +421,7 @@ where
         if let Err(e) = self.mixin.process(job) {
             let error = RequestError::error(Stage::Dispatch, e);
             shared.hooks.handle_error(&client_address, &error);
+            counters.failed.fetch_add(1, Ordering::Relaxed);
         }
         Accepted::Request
     }
@@ -409,6 +430,21 @@ where
     /// says, closes the socket and removes a unix socket file it created (Python:
     /// `server_close`). Dropping the server does the same.
     pub fn close(self) {}
+
+    /// Closes gracefully: lets requests in flight finish for up to `grace`, then cuts the
+    /// ones still running (their connections are shut down so blocked reads return; forked
+    /// children get `SIGTERM`), waits for them to end and closes. Returns how many were cut.
+    /// Call it after `serve_forever` returned, so that nothing new is accepted meanwhile.
+    /// [`ServerHandle::interrupt`] from another thread ends the grace period at once.
+    pub fn close_within(self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        let in_flight = self.shared.handle.in_flight();
+        let mut cut = 0;
+        if !in_flight.wait_idle(deadline) && !in_flight.is_cut() {
+            cut += self.shared.handle.interrupt();
+        }
+        cut + self.mixin.stop(deadline)
+    }
 }
 
 fn is_out_of_fds(e: &io::Error) -> bool {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::address::SocketAddress;
+use crate::inflight::{InFlight, Stats};
 
 /// The byte that asks for a shutdown; any other byte only wakes the loop. A byte (not only
 /// the flag) carries the request so that a forked child can stop its parent.
@@ -64,6 +65,7 @@ struct Shared {
     shutdown_requested: AtomicBool,
     wake: Wake,
     server_address: SocketAddress,
+    in_flight: InFlight,
 }
 
 /// A handle on a running server: its address, and `shutdown()` from any thread, from a
@@ -78,14 +80,34 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    pub(crate) fn new(server_address: SocketAddress) -> io::Result<ServerHandle> {
+    pub(crate) fn new(server_address: SocketAddress, max_connections: usize) -> io::Result<ServerHandle> {
         Ok(ServerHandle {
             shared: Arc::new(Shared {
                 shutdown_requested: AtomicBool::new(false),
                 wake: Wake::new()?,
                 server_address,
+                in_flight: InFlight::new(max_connections),
             }),
         })
+    }
+
+    /// The hard stop: shuts down the connection of every request in flight in this process,
+    /// so that handlers blocked reading or writing get an error and end, and requests that
+    /// start from now on are cut at once. Returns how many were cut. `close_within` and
+    /// `serve_until_signal` call it when the grace period ends.
+    pub fn interrupt(&self) -> usize {
+        let cut = self.shared.in_flight.cut();
+        self.shared.wake.wake();
+        cut
+    }
+
+    /// What the server has done so far: accepted, active, completed, failed, rejected, cut.
+    pub fn stats(&self) -> Stats {
+        self.shared.in_flight.stats()
+    }
+
+    pub(crate) fn in_flight(&self) -> &InFlight {
+        &self.shared.in_flight
     }
 
     /// Asks `serve_forever` to return; it stops accepting at once. Returns without waiting.

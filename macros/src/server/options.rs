@@ -32,7 +32,7 @@ pub const TRANSPORTS: &[TransportSpec] = &[
 ];
 
 /// The mixins `server!` accepts.
-pub const MIXINS: &[&str] = &["Sync", "Threading", "Forking"];
+pub const MIXINS: &[&str] = &["Sync", "Threading", "Forking", "Pool"];
 
 /// The keys that are not options.
 pub const STRUCTURE_KEYS: &[&str] = &["transport", "mixin", "handler", "hooks"];
@@ -188,7 +188,28 @@ pub const OPTIONS: &[OptionSpec] = &[
         Applies::Mixins(&["Forking"]),
     ),
     option("replace_stale_socket", BOOL, Applies::Unix),
+    option("pool_size", count(1 << 16), Applies::Mixins(&["Pool"])),
+    option("pool_queue_size", count(1 << 20), Applies::Mixins(&["Pool"])),
+    option("max_connections", count(1 << 24), Applies::Any),
+    option(
+        "thread_stack_size",
+        ValueType::Int {
+            min: 16 * 1024,
+            max: 1 << 30,
+            ty: IntType::Usize,
+        },
+        Applies::Mixins(&["Threading", "Pool"]),
+    ),
 ];
+
+/// A count from 1 to `max`.
+const fn count(max: u64) -> ValueType {
+    ValueType::Int {
+        min: 1,
+        max,
+        ty: IntType::Usize,
+    }
+}
 
 /// Every key `server!` accepts, for suggestions.
 pub fn all_keys() -> Vec<&'static str> {

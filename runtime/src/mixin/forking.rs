@@ -4,9 +4,11 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use super::{Mixin, SignalRegistration, Waker};
 use crate::config::ServerConfig;
+use crate::poll;
 
 /// Runs each request in a child process forked from the serving thread (Python's
 /// `ForkingMixIn`).
@@ -24,6 +26,7 @@ pub struct Forking {
     block_on_close: bool,
     /// Set by `SIGCHLD`: some child may have ended.
     child_ended: Arc<AtomicBool>,
+    waker: Waker,
     _sigchld_flag: SignalRegistration,
     _sigchld_wake: SignalRegistration,
 }
@@ -44,23 +47,31 @@ impl Forking {
         let mut children = self.children();
         while wait_for_room && children.len() >= self.max_children.max(1) {
             let oldest = children.remove(0);
-            wait(oldest, 0);
+            self.wait(oldest, 0);
         }
         self.child_ended.store(false, Ordering::SeqCst);
-        children.retain(|&pid| !wait(pid, libc::WNOHANG));
+        children.retain(|&pid| !self.wait(pid, libc::WNOHANG));
     }
-}
 
-/// `waitpid` for one child; true once it has ended (or is not ours to wait for any more).
-fn wait(pid: libc::pid_t, flags: libc::c_int) -> bool {
-    loop {
-        let mut status = 0;
-        // SAFETY: plain system call on a pid we forked.
-        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
-        match r {
-            0 => return false,
-            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
-            _ => return true,
+    /// `waitpid` for one child; true once it has ended (or is not ours to wait for any
+    /// more). Its exit status counts as a completed (0) or failed request.
+    fn wait(&self, pid: libc::pid_t, flags: libc::c_int) -> bool {
+        loop {
+            let mut status = 0;
+            // SAFETY: plain system call on a pid we forked.
+            let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+            match r {
+                0 => return false,
+                -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                -1 => return true,
+                _ => {
+                    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+                    let counters = self.waker.server().in_flight().counters();
+                    let counter = if ok { &counters.completed } else { &counters.failed };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+            }
         }
     }
 }
@@ -77,6 +88,7 @@ impl Mixin for Forking {
             child_ended,
             _sigchld_flag: sigchld_flag,
             _sigchld_wake: waker.on_signal(libc::SIGCHLD)?,
+            waker,
         })
     }
 
@@ -90,6 +102,13 @@ impl Mixin for Forking {
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),
             0 => {
+                // The parent may route these to its own loop (`serve_until_signal`); the
+                // child must die of them, so that a graceful stop can end it.
+                // SAFETY: resetting dispositions in the single-threaded child.
+                unsafe {
+                    libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                    libc::signal(libc::SIGINT, libc::SIG_DFL);
+                }
                 let ok = catch_unwind(AssertUnwindSafe(job)).unwrap_or(false);
                 // SAFETY: ends the child without running the parent's destructors or atexit.
                 unsafe { libc::_exit(if ok { 0 } else { 1 }) }
@@ -112,12 +131,33 @@ impl Mixin for Forking {
         }
     }
 
+    fn stop(&self, deadline: Instant) -> usize {
+        let server = self.waker.server();
+        loop {
+            self.reap(false);
+            if self.children().is_empty() {
+                return 0;
+            }
+            let now = Instant::now();
+            if now >= deadline || server.in_flight().is_cut() {
+                break;
+            }
+            // SIGCHLD and `interrupt` both write to the wake socket.
+            let _ = poll::readable([server.wake().fd()], Some(deadline - now));
+            server.wake().drain();
+        }
+        let children = self.children().clone();
+        for &pid in &children {
+            // SAFETY: signals a child this server forked and has not reaped.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let counters = server.in_flight().counters();
+        counters.cut.fetch_add(children.len() as u64, Ordering::Relaxed);
+        children.len()
+    }
+
     fn close(&self) {
-        let flags = if self.block_on_close {
-            0
-        } else {
-            libc::WNOHANG
-        };
-        self.children().retain(|&pid| !wait(pid, flags));
+        let flags = if self.block_on_close { 0 } else { libc::WNOHANG };
+        self.children().retain(|&pid| !self.wait(pid, flags));
     }
 }

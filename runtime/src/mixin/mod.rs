@@ -2,12 +2,15 @@
 //! `ForkingMixIn`, or the serving thread itself).
 
 mod forking;
+mod pool;
 mod sync;
 mod threading;
 
 use std::io;
+use std::time::Instant;
 
 pub use forking::Forking;
+pub use pool::Pool;
 pub use sync::Sync;
 pub use threading::Threading;
 
@@ -38,6 +41,15 @@ pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
     /// Housekeeping after every turn of the serving loop (reaping threads or children).
     fn service_actions(&self) {}
 
+    /// For a graceful close: lets requests that run outside this process (forked children)
+    /// finish until `deadline` or until the server is interrupted, then interrupts them.
+    /// Returns how many it interrupted. Requests in this process are waited for and cut by
+    /// the server itself. Default: nothing to do, 0.
+    fn stop(&self, deadline: Instant) -> usize {
+        let _ = deadline;
+        0
+    }
+
     /// Waits for or abandons requests in flight, as the mixin's `block_on_close` says.
     fn close(&self) {}
 }
@@ -56,6 +68,10 @@ impl Waker {
     /// Makes the serving loop run a turn (calls `service_actions`, checks capacity).
     pub fn wake(&self) {
         self.server.wake().wake();
+    }
+
+    pub(crate) fn server(&self) -> &ServerHandle {
+        &self.server
     }
 
     /// Has `signal` wake the serving loop, until the returned registration is dropped.

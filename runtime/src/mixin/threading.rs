@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 
 use super::{Mixin, Waker};
-use crate::config::ServerConfig;
+use crate::config::{request_thread, ServerConfig};
 
 /// Runs each request on a thread of its own (Python's `ThreadingMixIn`).
 ///
@@ -17,6 +17,7 @@ use crate::config::ServerConfig;
 pub struct Threading {
     /// `None` when threads are not waited for (`daemon_threads`, or no `block_on_close`).
     tracked: Option<Tracked>,
+    stack_size: usize,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +68,7 @@ impl Mixin for Threading {
         let track = config.block_on_close && !config.daemon_threads;
         Ok(Threading {
             tracked: track.then(Tracked::default),
+            stack_size: config.thread_stack_size,
         })
     }
 
@@ -75,7 +77,7 @@ impl Mixin for Threading {
         J: FnOnce() -> bool + Send + 'static,
     {
         let Some(tracked) = &self.tracked else {
-            thread::Builder::new().spawn(move || {
+            request_thread(self.stack_size).spawn(move || {
                 job();
             })?;
             return Ok(());
@@ -85,7 +87,7 @@ impl Mixin for Threading {
         let id = running.next_id;
         running.next_id += 1;
         let finished = tracked.finished.clone();
-        let handle = thread::Builder::new().spawn(move || {
+        let handle = request_thread(self.stack_size).spawn(move || {
             job();
             lock(&finished).push(id);
         })?;

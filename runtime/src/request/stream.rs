@@ -294,6 +294,10 @@ impl StreamRequest {
         &self.socket
     }
 
+    pub(crate) fn shared_socket(&self) -> Arc<StreamSocket> {
+        self.socket.clone()
+    }
+
     /// The peer's address (Python: `self.client_address`).
     pub fn client_address(&self) -> &SocketAddress {
         &self.client_address

@@ -121,6 +121,10 @@ macro_rules! datagram_transport {
                 ))
             }
 
+            fn connection(_request: &DatagramRequest) -> Option<Arc<crate::StreamSocket>> {
+                None
+            }
+
             fn close_request(request: DatagramRequest) -> io::Result<()> {
                 request.close()
             }

@@ -8,12 +8,14 @@ mod stream;
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 pub use datagram::{Datagram, DatagramListener, Udp, UnixDatagram};
 pub use stream::{StreamListener, Tcp, UnixStream};
 
 use crate::address::SocketAddress;
 use crate::config::ServerConfig;
+use crate::request::StreamSocket;
 use crate::shutdown::ServerHandle;
 #[allow(unused_imports)] // for the doc links
 use crate::{DatagramRequest, StreamRequest};
@@ -49,6 +51,10 @@ pub trait Transport: Send + Sync + Sized + 'static {
         server: ServerHandle,
         config: &ServerConfig,
     ) -> io::Result<Self::Request>;
+
+    /// The connection of a request, which a graceful shutdown shuts down when the request
+    /// outlives its grace period; `None` for requests that cannot linger (datagrams).
+    fn connection(request: &Self::Request) -> Option<Arc<StreamSocket>>;
 
     /// Ends a request after its handler: flushes and shuts a connection down so the client
     /// reads EOF, or sends a datagram's reply.

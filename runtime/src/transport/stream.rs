@@ -82,6 +82,10 @@ macro_rules! stream_transport {
                 StreamRequest::new(incoming, client_address, server, config)
             }
 
+            fn connection(request: &StreamRequest) -> Option<std::sync::Arc<StreamSocket>> {
+                Some(request.shared_socket())
+            }
+
             fn close_request(request: StreamRequest) -> io::Result<()> {
                 request.close();
                 Ok(())

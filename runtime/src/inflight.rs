@@ -1,0 +1,191 @@
+//! Requests in flight in this process: counted (for `max_connections` and the counters),
+//! waited for (graceful close), and cut (their sockets shut down so blocked reads return).
+
+use std::collections::HashMap;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use crate::request::StreamSocket;
+use crate::shutdown::Wake;
+
+/// The requests running in this process, with the connection of each (datagram requests
+/// have none: they cannot linger on a client).
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    /// `max_connections`; 0 for no limit.
+    limit: usize,
+    state: Mutex<State>,
+    /// Signalled when the last request ends while someone waits, or when requests are cut.
+    changed: Condvar,
+    counters: Counters,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    requests: HashMap<u64, Option<Arc<StreamSocket>>>,
+    /// Someone waits in `wait_idle`: request ends must signal `changed`.
+    waiting: bool,
+    /// Requests were cut: waiters stop waiting.
+    cut: bool,
+}
+
+/// What the server has done so far; read with [`ServerHandle::stats`](crate::ServerHandle::stats).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub accepted: AtomicU64,
+    pub rejected: AtomicU64,
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    pub cut: AtomicU64,
+}
+
+/// A snapshot of a server's counters. For `Forking`, requests run in child processes:
+/// `active` counts none of them, and `completed` / `failed` are counted from the children's
+/// exit statuses as they are reaped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections accepted or datagrams received.
+    pub accepted: u64,
+    /// Requests running now in this process.
+    pub active: u64,
+    /// Requests whose handler succeeded.
+    pub completed: u64,
+    /// Requests that failed (reported through `handle_error`).
+    pub failed: u64,
+    /// Requests `verify_request` turned away.
+    pub rejected: u64,
+    /// Requests cut at shutdown because they outlived the grace period.
+    pub cut: u64,
+}
+
+/// Registration of one request; ends it in the registry when dropped, waking the serving
+/// loop if it was held at `max_connections`.
+pub(crate) struct Registration<'a> {
+    in_flight: &'a InFlight,
+    wake: &'a Wake,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        let mut state = self.in_flight.state();
+        state.requests.remove(&self.id);
+        if state.waiting && state.requests.is_empty() {
+            self.in_flight.changed.notify_all();
+        }
+        if self.in_flight.limit > 0 && state.requests.len() + 1 == self.in_flight.limit {
+            self.wake.wake();
+        }
+    }
+}
+
+impl InFlight {
+    pub(crate) fn new(limit: usize) -> InFlight {
+        InFlight {
+            limit,
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// True when `max_connections` requests run: the serving loop stops accepting.
+    pub(crate) fn is_full(&self) -> bool {
+        self.limit > 0 && self.active() >= self.limit
+    }
+
+    /// True once requests were cut: a graceful close stops waiting.
+    pub(crate) fn is_cut(&self) -> bool {
+        self.state().cut
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Records a request that started, with its connection if it has one. After a cut, the
+    /// connection is shut down at once: the server is stopping.
+    pub(crate) fn register<'a>(
+        &'a self,
+        wake: &'a Wake,
+        socket: Option<Arc<StreamSocket>>,
+    ) -> Registration<'a> {
+        let mut state = self.state();
+        if let (true, Some(socket)) = (state.cut, &socket) {
+            let _ = socket.shutdown(Shutdown::Both);
+            self.counters.cut.fetch_add(1, Ordering::Relaxed);
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.requests.insert(id, socket);
+        Registration {
+            in_flight: self,
+            wake,
+            id,
+        }
+    }
+
+    /// The number of requests running now.
+    pub(crate) fn active(&self) -> usize {
+        self.state().requests.len()
+    }
+
+    /// Waits until no request runs, `deadline` passes or requests are cut; true when idle.
+    pub(crate) fn wait_idle(&self, deadline: Instant) -> bool {
+        let mut state = self.state();
+        state.waiting = true;
+        while !state.requests.is_empty() && !state.cut {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.waiting = false;
+        state.requests.is_empty()
+    }
+
+    /// Shuts down the connection of every request still running, so that blocked reads
+    /// and writes return and the handlers end; returns how many were cut.
+    /// Cutting twice cuts nothing more.
+    pub(crate) fn cut(&self) -> usize {
+        let mut state = self.state();
+        if state.cut {
+            return 0;
+        }
+        state.cut = true;
+        let mut cut = 0;
+        for socket in state.requests.values().flatten() {
+            let _ = socket.shutdown(Shutdown::Both);
+            cut += 1;
+        }
+        self.changed.notify_all();
+        self.counters.cut.fetch_add(cut as u64, Ordering::Relaxed);
+        cut
+    }
+
+    /// The counters and the number running, as one snapshot.
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            accepted: c.accepted.load(Ordering::Relaxed),
+            active: self.active() as u64,
+            completed: c.completed.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            cut: c.cut.load(Ordering::Relaxed),
+        }
+    }
+}
