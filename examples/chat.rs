@@ -4,6 +4,8 @@
 //!     cargo run --release --example chat -- [--bind ADDR]     (default 127.0.0.1:9000)
 
 use std::collections::HashMap;
+mod common;
+
 use std::io::{self, BufRead, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,34 +81,22 @@ server! {
         mixin: Threading,
         handler: Chat,
         allow_reuse_address: true,
-        daemon_threads: true,
     }
 }
 
 fn main() -> std::process::ExitCode {
-    let mut args = std::env::args().skip(1);
-    let bind = match (args.next().as_deref(), args.next()) {
-        (None, _) => "127.0.0.1:9000".to_owned(),
-        (Some("--bind"), Some(address)) => address,
-        (Some("--help" | "-h"), _) => {
-            println!("usage: chat [--bind ADDR]   (default 127.0.0.1:9000)");
-            return std::process::ExitCode::SUCCESS;
-        }
-        _ => {
-            eprintln!("chat: usage: chat [--bind ADDR]");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let result = ChatServer::bind_with_handler(&bind, Chat::default()).and_then(|server| {
-        println!("listening on {}", server.server_address());
-        io::stdout().flush()?;
-        server.serve_forever()
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("chat: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::main(
+        "chat",
+        "chat [--bind ADDR] (default 127.0.0.1:9000)",
+        &["--bind"],
+        |flags| {
+            let server = ChatServer::bind_with_handler(
+                flags.get("--bind", "127.0.0.1:9000"),
+                Chat::default(),
+            )?;
+            let signals = ShutdownSignals::catch()?;
+            common::announce(server.server_address())?;
+            server.serve_until(signals, common::GRACE).map(drop)
+        },
+    )
 }

@@ -1,20 +1,22 @@
 //! Echo server: stream transports send every byte back until the client stops writing;
-//! datagram transports answer each datagram with its own bytes.
+//! datagram transports answer each datagram with its own bytes. SIGINT/SIGTERM stop it
+//! gracefully.
 //!
 //!     cargo run --release --example echo -- [--transport tcp|udp|unix-stream|unix-datagram]
-//!         [--mixin sync|threading|forking] [--bind ADDR]
+//!         [--mixin sync|threading|forking|pool] [--bind ADDR]
 //!
 //! Each transport x mixin is its own `server!` type, picked at run time from the flags.
+
+mod common;
 
 use std::io;
 use std::process::ExitCode;
 
 use socketserver::prelude::*;
 
-const USAGE: &str = "usage: echo [--transport tcp|udp|unix-stream|unix-datagram] \
-[--mixin sync|threading|forking] [--bind ADDR]
-defaults: tcp, threading, 127.0.0.1:9000 (echo.sock in the current directory for unix transports)
-the pool mixin is not available yet";
+const USAGE: &str = "echo [--transport tcp|udp|unix-stream|unix-datagram] \
+[--mixin sync|threading|forking|pool] [--bind ADDR] \
+(defaults: tcp, threading, 127.0.0.1:9000 or echo.sock for unix transports)";
 
 #[derive(Default)]
 struct StreamEcho;
@@ -58,96 +60,70 @@ echo_servers! {
     TcpSync: Tcp, Sync, StreamEcho, {allow_reuse_address: true};
     TcpThreading: Tcp, Threading, StreamEcho, {allow_reuse_address: true};
     TcpForking: Tcp, Forking, StreamEcho, {allow_reuse_address: true};
+    TcpPool: Tcp, Pool, StreamEcho, {allow_reuse_address: true};
     UdpSync: Udp, Sync, DatagramEcho, {};
     UdpThreading: Udp, Threading, DatagramEcho, {};
     UdpForking: Udp, Forking, DatagramEcho, {};
+    UdpPool: Udp, Pool, DatagramEcho, {};
     UnixStreamSync: UnixStream, Sync, StreamEcho, {};
     UnixStreamThreading: UnixStream, Threading, StreamEcho, {};
     UnixStreamForking: UnixStream, Forking, StreamEcho, {};
+    UnixStreamPool: UnixStream, Pool, StreamEcho, {};
     UnixDatagramSync: UnixDatagram, Sync, DatagramEcho, {};
     UnixDatagramThreading: UnixDatagram, Threading, DatagramEcho, {};
     UnixDatagramForking: UnixDatagram, Forking, DatagramEcho, {};
+    UnixDatagramPool: UnixDatagram, Pool, DatagramEcho, {};
 }
 
-/// Binds `$server`, says where it listens, serves until Ctrl-C, then closes.
+/// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM, closes gracefully.
 macro_rules! serve {
     ($server:ident, $address:expr) => {{
         let server = $server::bind($address)?;
-        println!("listening on {}", server.server_address());
-        io::Write::flush(&mut io::stdout())?;
-        server.serve_forever()?;
-        server.close();
+        let signals = ShutdownSignals::catch()?;
+        common::announce(server.server_address())?;
+        let cut = server.serve_until(signals, common::GRACE)?;
+        if cut > 0 {
+            eprintln!("echo: {cut} connection(s) cut at shutdown");
+        }
         Ok(())
     }};
 }
 
-struct Args {
-    transport: String,
-    mixin: String,
-    bind: Option<String>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        transport: "tcp".into(),
-        mixin: "threading".into(),
-        bind: None,
+fn run(flags: &common::Flags) -> io::Result<()> {
+    let transport = flags.get("--transport", "tcp");
+    let mixin = flags.get("--mixin", "threading");
+    let default = if transport.starts_with("unix") {
+        "echo.sock"
+    } else {
+        "127.0.0.1:9000"
     };
-    let mut argv = std::env::args().skip(1);
-    while let Some(flag) = argv.next() {
-        let slot = match flag.as_str() {
-            "--help" | "-h" => return Err(String::new()),
-            "--transport" => &mut args.transport,
-            "--mixin" => &mut args.mixin,
-            "--bind" => args.bind.insert(String::new()),
-            other => return Err(format!("unknown argument `{other}`")),
-        };
-        *slot = argv.next().ok_or(format!("`{flag}` needs a value"))?;
-    }
-    Ok(args)
-}
-
-fn run(args: &Args) -> io::Result<()> {
-    let unix = args.transport.starts_with("unix");
-    let default = if unix { "echo.sock" } else { "127.0.0.1:9000" };
-    let address = args.bind.as_deref().unwrap_or(default);
-    match (args.transport.as_str(), args.mixin.as_str()) {
+    let address = flags.get("--bind", default);
+    match (transport, mixin) {
         ("tcp", "sync") => serve!(TcpSync, address),
         ("tcp", "threading") => serve!(TcpThreading, address),
         ("tcp", "forking") => serve!(TcpForking, address),
+        ("tcp", "pool") => serve!(TcpPool, address),
         ("udp", "sync") => serve!(UdpSync, address),
         ("udp", "threading") => serve!(UdpThreading, address),
         ("udp", "forking") => serve!(UdpForking, address),
+        ("udp", "pool") => serve!(UdpPool, address),
         ("unix-stream", "sync") => serve!(UnixStreamSync, address),
         ("unix-stream", "threading") => serve!(UnixStreamThreading, address),
         ("unix-stream", "forking") => serve!(UnixStreamForking, address),
+        ("unix-stream", "pool") => serve!(UnixStreamPool, address),
         ("unix-datagram", "sync") => serve!(UnixDatagramSync, address),
         ("unix-datagram", "threading") => serve!(UnixDatagramThreading, address),
         ("unix-datagram", "forking") => serve!(UnixDatagramForking, address),
+        ("unix-datagram", "pool") => serve!(UnixDatagramPool, address),
         (transport, mixin) => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("no echo server for transport `{transport}` with mixin `{mixin}`\n{USAGE}"),
+            format!(
+                "no echo server for transport `{transport}` with mixin `{mixin}`; usage: {USAGE}"
+            ),
         )),
     }
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("echo: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("echo: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main("echo", USAGE, &["--transport", "--mixin", "--bind"], run)
 }

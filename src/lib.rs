@@ -49,7 +49,7 @@ pub mod prelude {
     pub use crate::transport::{Tcp, Udp, UnixDatagram, UnixStream};
     pub use crate::{
         handler, server, DatagramRequest, HandlerResult, Hooks, RequestHandler, ServerConfig,
-        ServerHandle, SocketAddress, StreamRequest,
+        ServerHandle, ShutdownSignals, SocketAddress, StreamRequest,
     };
 }
 
@@ -59,7 +59,7 @@ pub mod __private {
     pub use socketserver_runtime::transport::{self, BindAddress, Transport};
     pub use socketserver_runtime::{
         mixin, Builder, DatagramRequest, DefaultHooks, HandlerResult, Hooks, RequestHandler,
-        Server, ServerConfig, ServerHandle, SocketAddress, StreamRequest,
+        Server, ServerConfig, ServerHandle, ShutdownSignals, SocketAddress, StreamRequest,
     };
 
     use socketserver_runtime::BoxError;

@@ -104,7 +104,8 @@ pub use socketserver_macros::handler;
 /// Declares `struct Name` (visibility, attributes and doc comments kept) wrapping
 /// [`Server`](crate::Server)`<Transport, Mixin, Handler, Hooks>`, with inlined methods that
 /// delegate to it: `bind`, `bind_with_handler`, `builder`, `config`, `serve_forever`,
-/// `handle_request`, `handle`, `server_address`, `server`, `close`; plus `From` the runtime
+/// `serve_until_signal`, `serve_until`, `handle_request`, `handle`, `server_address`, `server`, `close`,
+/// `close_within`; plus `From` the runtime
 /// server and `Debug`. `bind` needs a `Default` handler (and hooks), `bind_with_handler` a
 /// `Clone` one; hooks without `Default` go through `builder().hooks(...)` and `From`.
 ///

@@ -32,6 +32,26 @@ struct Running {
     address: String,
 }
 
+impl Running {
+    /// Sends `signal` and waits (at most 20 s) for the example to exit; returns its exit
+    /// code and what it wrote on stderr.
+    fn stop(mut self, signal: i32) -> (Option<i32>, String) {
+        // SAFETY: signals our own child process.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            let _ = tx.send((child.wait().ok().and_then(|s| s.code()), stderr));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the example did not exit within 20 s of the signal")
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -122,7 +142,7 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn echo_returns_every_byte_over_every_transport_and_mixin() {
     let dir = temp_dir("echo");
-    for mixin in ["sync", "threading", "forking"] {
+    for mixin in ["sync", "threading", "forking", "pool"] {
         for transport in ["tcp", "udp", "unix-stream", "unix-datagram"] {
             let bind = match transport {
                 "tcp" | "udp" => "127.0.0.1:0".to_owned(),
@@ -151,11 +171,15 @@ fn echo_returns_every_byte_over_every_transport_and_mixin() {
 #[test]
 fn echo_rejects_unknown_mixin_naming_it() {
     let out = Command::new(example("echo"))
-        .args(["--mixin", "pool"])
+        .args(["--mixin", "fibers"])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pool"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`fibers`") && stderr.contains("pool"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -220,4 +244,288 @@ assert af.readline().decode() == me(a) + ' still here\n'
 print('ok')
 "#;
     assert_eq!(python(script, &server.address, &dir).trim(), "ok");
+}
+
+/// A TCP client with timeouts, from the test itself.
+fn connect(address: &str) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Sends `line` and reads one line back.
+fn exchange(reader: &mut BufReader<std::net::TcpStream>, line: &str) -> String {
+    use std::io::Write;
+    reader.get_mut().write_all(line.as_bytes()).unwrap();
+    let mut reply = String::new();
+    reader.read_line(&mut reply).unwrap();
+    reply
+}
+
+#[test]
+fn echo_serves_100_concurrent_clients_with_every_mixin() {
+    let dir = temp_dir("concurrent");
+    let script = r#"
+import socket, sys, threading
+host, port = sys.argv[1].rsplit(':', 1)
+results = []
+def client(i):
+    s = socket.create_connection((host, int(port)), timeout=30)
+    msg = ('client %d\n' % i).encode() * 100
+    s.sendall(msg); s.shutdown(socket.SHUT_WR)
+    got = b''
+    while True:
+        chunk = s.recv(65536)
+        if not chunk: break
+        got += chunk
+    results.append(got == msg)
+threads = [threading.Thread(target=client, args=(i,)) for i in range(100)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sum(results))
+"#;
+    for mixin in ["sync", "threading", "forking", "pool"] {
+        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+        assert_eq!(
+            python(script, &server.address, &dir).trim(),
+            "100",
+            "{mixin}"
+        );
+        let (code, _) = server.stop(libc::SIGTERM);
+        assert_eq!(code, Some(0), "{mixin}");
+    }
+}
+
+#[test]
+fn echo_survives_a_client_that_resets_mid_request() {
+    let dir = temp_dir("reset");
+    for mixin in ["sync", "threading", "forking", "pool"] {
+        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+        let script = r#"
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(':', 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(b'x' * 100000)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()   # RST while the server is still echoing
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(b'next\n'); s.shutdown(socket.SHUT_WR)
+print(s.recv(100).decode().strip())
+"#;
+        assert_eq!(
+            python(script, &server.address, &dir).trim(),
+            "next",
+            "{mixin}"
+        );
+        assert_eq!(server.stop(libc::SIGTERM).0, Some(0), "{mixin}");
+    }
+}
+
+#[test]
+fn echo_finishes_a_conversation_in_flight_on_sigterm_and_exits_0() {
+    let dir = temp_dir("sigterm");
+    for mixin in ["sync", "threading", "forking", "pool"] {
+        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+        let mut client = BufReader::new(connect(&server.address));
+        assert_eq!(exchange(&mut client, "before\n"), "before\n");
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+        // Within the grace period the conversation goes on, then ends cleanly.
+        assert_eq!(exchange(&mut client, "after\n"), "after\n", "{mixin}");
+        client
+            .get_ref()
+            .shutdown(std::net::Shutdown::Write)
+            .unwrap();
+        let mut rest = String::new();
+        client.read_line(&mut rest).unwrap();
+        assert_eq!(rest, "", "{mixin}: EOF after the client stops");
+        // A new client is no longer served: the listener is closed or not accepting.
+        let (code, stderr) = server.stop(0);
+        assert_eq!(code, Some(0), "{mixin}: {stderr}");
+    }
+}
+
+#[test]
+fn echo_cuts_an_idle_connection_after_the_grace_period() {
+    let dir = temp_dir("grace");
+    let server = start("echo", &["--bind", "127.0.0.1:0"], &dir);
+    let mut client = BufReader::new(connect(&server.address));
+    assert_eq!(exchange(&mut client, "hi\n"), "hi\n");
+    let (code, stderr) = server.stop(libc::SIGINT);
+    assert_eq!(code, Some(0));
+    assert!(stderr.contains("1 connection(s) cut"), "{stderr}");
+    let mut rest = String::new();
+    assert_eq!(
+        client.read_line(&mut rest).unwrap_or(0),
+        0,
+        "the idle client was closed"
+    );
+}
+
+#[test]
+fn a_second_echo_on_the_same_address_fails_clearly() {
+    let dir = temp_dir("second");
+    let first = start("echo", &["--bind", "127.0.0.1:0"], &dir);
+    let out = Command::new(example("echo"))
+        .args(["--bind", &first.address])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&first.address) && stderr.contains("in use"),
+        "{stderr}"
+    );
+    // The first one is unharmed.
+    let mut client = BufReader::new(connect(&first.address));
+    assert_eq!(exchange(&mut client, "still\n"), "still\n");
+}
+
+#[test]
+fn unix_socket_files_are_gone_after_exit() {
+    let dir = temp_dir("unixfiles");
+    for (transport, example_name) in [("unix-stream", "echo"), ("unix-datagram", "echo")] {
+        let path = dir.join(format!("{transport}.sock"));
+        let bind = path.display().to_string();
+        let server = start(
+            example_name,
+            &["--transport", transport, "--bind", &bind],
+            &dir,
+        );
+        assert!(path.exists());
+        assert_eq!(server.stop(libc::SIGTERM).0, Some(0));
+        assert!(!path.exists(), "{transport}: socket file left behind");
+    }
+}
+
+#[test]
+fn every_example_answers_help() {
+    for name in ["echo", "chat", "inspect", "upper", "unix_counter", "client"] {
+        let out = Command::new(example(name)).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with("usage: "),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn inspect_answers_curl_with_a_page_about_the_request() {
+    let dir = temp_dir("inspect");
+    for mixin in ["sync", "threading", "forking"] {
+        let server = start(
+            "inspect",
+            &["--mixin", mixin, "--bind", "127.0.0.1:0"],
+            &dir,
+        );
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-m",
+                "10",
+                "-i",
+                &format!("http://{}/hello", server.address),
+            ])
+            .output()
+            .expect("curl is installed by .ci/run");
+        let page = String::from_utf8_lossy(&out.stdout);
+        assert!(page.starts_with("HTTP/1.0 200 OK"), "{mixin}: {page}");
+        assert!(page.contains("request: GET /hello HTTP/1.1"), "{page}");
+        assert!(page.contains("client: 127.0.0.1:"), "{page}");
+        let server_type = format!(
+            "Inspect{}",
+            [&mixin[..1].to_uppercase(), &mixin[1..]].concat()
+        );
+        assert!(page.contains(&server_type), "{page}");
+        let (code, log) = server.stop(libc::SIGTERM);
+        assert_eq!(code, Some(0));
+        assert!(
+            log.contains("thread: ") && log.contains("socket: Tcp("),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn upper_answers_socat_datagrams_in_upper_case() {
+    let dir = temp_dir("upper");
+    let server = start("upper", &["--bind", "127.0.0.1:0"], &dir);
+    let mut socat = Command::new("socat")
+        .args(["-t", "5", "-", &format!("UDP:{}", server.address)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("socat is installed by .ci/run");
+    std::io::Write::write_all(socat.stdin.as_mut().unwrap(), b"hello, world\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(socat.stdout.take().unwrap())
+        .read_line(&mut reply)
+        .unwrap();
+    let _ = socat.kill();
+    let _ = socat.wait();
+    assert_eq!(reply, "HELLO, WORLD\n");
+    // Too long for max_packet_size: an error reply, and the server goes on.
+    let script = r#"
+import socket, sys
+host, port = sys.argv[1].rsplit(':', 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(10)
+s.sendto(b'x' * 2000, (host, int(port))); print(s.recv(100).decode().strip())
+s.sendto(b'ok', (host, int(port))); print(s.recv(100).decode())
+"#;
+    let out = python(script, &server.address, &dir);
+    assert_eq!(out, "error: datagram longer than 1024 bytes\nOK\n");
+}
+
+/// Runs example `name` with `args`, feeding `input` on stdin; returns stdout.
+fn run_with_input(name: &str, args: &[&str], input: &str) -> String {
+    let mut child = Command::new(example(name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{name} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn unix_counter_numbers_lines_across_clients() {
+    let dir = temp_dir("counter");
+    let path = dir.join("counter.sock").display().to_string();
+    let server = start("unix_counter", &["--serve", &path], &dir);
+    assert_eq!(
+        run_with_input("unix_counter", &["--connect", &path], "a\nb\n"),
+        "1 a\n2 b\n"
+    );
+    assert_eq!(
+        run_with_input("unix_counter", &["--connect", &path], "c\n"),
+        "3 c\n"
+    );
+    assert_eq!(server.stop(libc::SIGTERM).0, Some(0));
+    assert!(!Path::new(&path).exists());
+}
+
+#[test]
+fn client_talks_to_echo_line_by_line() {
+    let dir = temp_dir("client");
+    let server = start("echo", &["--bind", "127.0.0.1:0"], &dir);
+    let out = run_with_input("client", &["--connect", &server.address], "one\ntwo\n");
+    assert_eq!(out, "one\ntwo\n");
+    let unix = dir.join("echo.sock").display().to_string();
+    let server = start(
+        "echo",
+        &["--transport", "unix-stream", "--bind", &unix],
+        &dir,
+    );
+    assert_eq!(
+        run_with_input("client", &["--connect", &server.address], "three\n"),
+        "three\n"
+    );
 }

@@ -122,7 +122,6 @@ impl ServerConfig {
             n => n,
         }
     }
-
 }
 
 /// A builder for request threads with `thread_stack_size` (0: Rust's default) applied.

@@ -8,10 +8,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::request::StreamSocket;
-use crate::shutdown::Wake;
+use crate::shutdown::{ServerHandle, Wake};
 
-/// The requests running in this process, with the connection of each (datagram requests
-/// have none: they cannot linger on a client).
+/// The requests in flight in this process, from their accept to their end, with the
+/// connection of each once it is opened (datagram requests have none: they cannot linger on
+/// a client).
 #[derive(Debug)]
 pub(crate) struct InFlight {
     /// `max_connections`; 0 for no limit.
@@ -50,7 +51,8 @@ pub(crate) struct Counters {
 pub struct Stats {
     /// Connections accepted or datagrams received.
     pub accepted: u64,
-    /// Requests running now in this process.
+    /// Requests in flight now in this process: accepted and not yet ended (running, or
+    /// waiting for a pool worker).
     pub active: u64,
     /// Requests whose handler succeeded.
     pub completed: u64,
@@ -62,24 +64,32 @@ pub struct Stats {
     pub cut: u64,
 }
 
-/// Registration of one request; ends it in the registry when dropped, waking the serving
-/// loop if it was held at `max_connections`.
-pub(crate) struct Registration<'a> {
-    in_flight: &'a InFlight,
-    wake: &'a Wake,
+/// A request admitted into the server: counted from the moment it is accepted (so that
+/// `max_connections` holds for a burst, and a graceful close waits for requests still
+/// queued for a worker) until it is dropped, when the request has ended or was never run.
+/// Dropping it wakes the serving loop if it was held at `max_connections`.
+pub(crate) struct Admission {
+    server: ServerHandle,
     id: u64,
 }
 
-impl Drop for Registration<'_> {
+impl Admission {
+    /// Admits a new request of `server`.
+    pub(crate) fn new(server: ServerHandle) -> Admission {
+        let id = server.in_flight().admit();
+        Admission { server, id }
+    }
+
+    /// Records the request's connection once it is opened, so that a cut can shut it down.
+    /// After a cut, the connection is shut down at once: the server is stopping.
+    pub(crate) fn attach(&self, socket: Option<Arc<StreamSocket>>) {
+        self.server.in_flight().attach(self.id, socket);
+    }
+}
+
+impl Drop for Admission {
     fn drop(&mut self) {
-        let mut state = self.in_flight.state();
-        state.requests.remove(&self.id);
-        if state.waiting && state.requests.is_empty() {
-            self.in_flight.changed.notify_all();
-        }
-        if self.in_flight.limit > 0 && state.requests.len() + 1 == self.in_flight.limit {
-            self.wake.wake();
-        }
+        self.server.in_flight().release(self.id, self.server.wake());
     }
 }
 
@@ -93,7 +103,7 @@ impl InFlight {
         }
     }
 
-    /// True when `max_connections` requests run: the serving loop stops accepting.
+    /// True when `max_connections` requests are in flight: the serving loop stops accepting.
     pub(crate) fn is_full(&self) -> bool {
         self.limit > 0 && self.active() >= self.limit
     }
@@ -111,29 +121,38 @@ impl InFlight {
         &self.counters
     }
 
-    /// Records a request that started, with its connection if it has one. After a cut, the
-    /// connection is shut down at once: the server is stopping.
-    pub(crate) fn register<'a>(
-        &'a self,
-        wake: &'a Wake,
-        socket: Option<Arc<StreamSocket>>,
-    ) -> Registration<'a> {
+    fn admit(&self) -> u64 {
         let mut state = self.state();
-        if let (true, Some(socket)) = (state.cut, &socket) {
+        let id = state.next_id;
+        state.next_id += 1;
+        state.requests.insert(id, None);
+        id
+    }
+
+    fn attach(&self, id: u64, socket: Option<Arc<StreamSocket>>) {
+        let Some(socket) = socket else { return };
+        let mut state = self.state();
+        if state.cut {
             let _ = socket.shutdown(Shutdown::Both);
             self.counters.cut.fetch_add(1, Ordering::Relaxed);
         }
-        let id = state.next_id;
-        state.next_id += 1;
-        state.requests.insert(id, socket);
-        Registration {
-            in_flight: self,
-            wake,
-            id,
+        if let Some(slot) = state.requests.get_mut(&id) {
+            *slot = Some(socket);
         }
     }
 
-    /// The number of requests running now.
+    fn release(&self, id: u64, wake: &Wake) {
+        let mut state = self.state();
+        state.requests.remove(&id);
+        if state.waiting && state.requests.is_empty() {
+            self.changed.notify_all();
+        }
+        if self.limit > 0 && state.requests.len() + 1 == self.limit {
+            wake.wake();
+        }
+    }
+
+    /// The number of requests admitted and not yet ended.
     pub(crate) fn active(&self) -> usize {
         self.state().requests.len()
     }

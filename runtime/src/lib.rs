@@ -56,3 +56,4 @@ pub use inflight::Stats;
 pub use request::{DatagramRequest, DatagramSocket, RFile, StreamRequest, StreamSocket, WFile};
 pub use server::{Builder, DefaultHandler, MakeHandler, Prototype, Server};
 pub use shutdown::ServerHandle;
+pub use signals::ShutdownSignals;

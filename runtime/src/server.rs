@@ -13,6 +13,7 @@ use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::handler::{run_handler, RequestHandler};
 use crate::hooks::{DefaultHooks, Hooks};
+use crate::inflight::Admission;
 use crate::mixin::{Mixin, Waker};
 use crate::poll;
 use crate::shutdown::ServerHandle;
@@ -35,8 +36,14 @@ struct Shared<H, K> {
 impl<H, K: Hooks> Shared<H, K> {
     /// Runs one request through its handler and ends it; reports a failure through
     /// `handle_error` (before the request ends, as Python does, so a client that sees its
-    /// connection close knows the error was reported). Returns whether it succeeded.
-    fn run<T: Transport>(&self, incoming: T::Incoming, client_address: SocketAddress) -> bool
+    /// connection close knows the error was reported). Returns whether it succeeded. The
+    /// request leaves the requests in flight (`admission` dropped) once it is counted.
+    fn run<T: Transport>(
+        &self,
+        incoming: T::Incoming,
+        client_address: SocketAddress,
+        admission: Admission,
+    ) -> bool
     where
         H: RequestHandler<T::Request>,
     {
@@ -54,24 +61,26 @@ impl<H, K: Hooks> Shared<H, K> {
             Ok(request) => request,
             Err(e) => return self.count(report(RequestError::error(Stage::Setup, e))),
         };
-        let registration = self
-            .handle
-            .in_flight()
-            .register(self.handle.wake(), T::connection(&request));
+        admission.attach(T::connection(&request));
         let handled = run_handler(&*self.create, &mut request).map_err(report);
         let closed = T::close_request(request);
-        drop(registration);
-        self.count(match (handled, closed) {
+        let ok = self.count(match (handled, closed) {
             (Ok(()), Ok(())) => true,
             (Ok(()), Err(e)) => report(RequestError::error(Stage::Finish, e)),
             (Err(_), _) => false,
-        })
+        });
+        drop(admission);
+        ok
     }
 
     /// Counts a request that ended; returns `ok`.
     fn count(&self, ok: bool) -> bool {
         let counters = self.handle.in_flight().counters();
-        let counter = if ok { &counters.completed } else { &counters.failed };
+        let counter = if ok {
+            &counters.completed
+        } else {
+            &counters.failed
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         ok
     }
@@ -340,10 +349,12 @@ where
             if handle.is_shutdown_requested() {
                 return Ok(());
             }
-            let pause = paused_until.map(|t| t.saturating_duration_since(Instant::now()));
-            let listening = pause.is_none_or(|p| p.is_zero())
-                && self.mixin.has_capacity()
-                && !handle.in_flight().is_full();
+            // An expired pause is no pause: polling with a zero timeout would spin.
+            let pause = paused_until
+                .map(|t| t.saturating_duration_since(Instant::now()))
+                .filter(|p| !p.is_zero());
+            let listening =
+                pause.is_none() && self.mixin.has_capacity() && !handle.in_flight().is_full();
             let [woken, pending] = if listening {
                 poll::readable([wake_fd, listener_fd], None)?
             } else {
@@ -415,9 +426,12 @@ where
             T::reject(incoming);
             return Accepted::Request;
         }
+        // In flight from now on, even while it waits for a pool worker: `max_connections`
+        // holds before the job starts, and a graceful close waits for it.
+        let admission = Admission::new(shared.handle.clone());
         let job_shared = shared.clone();
         let job_address = client_address.clone();
-        let job = move || job_shared.run::<T>(incoming, job_address);
+        let job = move || job_shared.run::<T>(incoming, job_address, admission);
         if let Err(e) = self.mixin.process(job) {
             let error = RequestError::error(Stage::Dispatch, e);
             shared.hooks.handle_error(&client_address, &error);
@@ -431,19 +445,27 @@ where
     /// `server_close`). Dropping the server does the same.
     pub fn close(self) {}
 
-    /// Closes gracefully: lets requests in flight finish for up to `grace`, then cuts the
-    /// ones still running (their connections are shut down so blocked reads return; forked
-    /// children get `SIGTERM`), waits for them to end and closes. Returns how many were cut.
+    /// Closes gracefully: lets requests in flight (including those accepted and still
+    /// queued for a pool worker) finish for up to `grace`, then cuts the ones still running
+    /// (their connections are shut down so blocked reads return, and queued ones are cut as
+    /// they start; forked children get `SIGTERM` and are reaped), waits for them to end and
+    /// closes. Returns how many were cut during this call.
     /// Call it after `serve_forever` returned, so that nothing new is accepted meanwhile.
     /// [`ServerHandle::interrupt`] from another thread ends the grace period at once.
     pub fn close_within(self, grace: Duration) -> usize {
         let deadline = Instant::now() + grace;
-        let in_flight = self.shared.handle.in_flight();
-        let mut cut = 0;
-        if !in_flight.wait_idle(deadline) && !in_flight.is_cut() {
-            cut += self.shared.handle.interrupt();
+        let handle = &self.shared.handle;
+        let cut_before = handle.stats().cut;
+        if !handle.in_flight().wait_idle(deadline) {
+            handle.interrupt();
         }
-        cut + self.mixin.stop(deadline)
+        let stopped = self.mixin.stop(deadline);
+        let counters = handle.in_flight().counters();
+        counters.cut.fetch_add(stopped as u64, Ordering::Relaxed);
+        // Requests still queued for a pool worker, or not yet started on their thread, are
+        // cut as they start: wait for them, so that they are counted too.
+        self.mixin.close();
+        (handle.stats().cut - cut_before) as usize
     }
 }
 

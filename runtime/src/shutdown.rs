@@ -80,7 +80,10 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    pub(crate) fn new(server_address: SocketAddress, max_connections: usize) -> io::Result<ServerHandle> {
+    pub(crate) fn new(
+        server_address: SocketAddress,
+        max_connections: usize,
+    ) -> io::Result<ServerHandle> {
         Ok(ServerHandle {
             shared: Arc::new(Shared {
                 shutdown_requested: AtomicBool::new(false),

@@ -28,6 +28,8 @@ where
     ///
     /// The signal handlers only write a byte to a socket; they stay registered until this
     /// returns (after which the signals no longer stop the process by default: exit soon).
+    /// To announce the server only once signals are caught, use
+    /// [`serve_until`](Server::serve_until).
     ///
     /// ```no_run
     /// # use socketserver_runtime::*;
@@ -41,25 +43,63 @@ where
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn serve_until_signal(self, grace: Duration) -> io::Result<usize> {
-        let (signals, signal_writer) = UnixStream::pair()?;
-        signals.set_nonblocking(true)?;
-        let _registrations = [libc::SIGINT, libc::SIGTERM]
-            .map(|signal| -> io::Result<SignalRegistration> {
-                let id = signal_hook::low_level::pipe::register(signal, signal_writer.try_clone()?)?;
-                Ok(SignalRegistration(id))
-            })
-            .into_iter()
-            .collect::<io::Result<Vec<_>>>()?;
+        self.serve_until(ShutdownSignals::catch()?, grace)
+    }
+
+    /// [`serve_until_signal`](Server::serve_until_signal) with signals caught beforehand,
+    /// so that a signal that comes between announcing the server and serving is not lost:
+    ///
+    /// ```no_run
+    /// # use socketserver_runtime::*;
+    /// # #[derive(Default)] struct Echo;
+    /// # impl RequestHandler<StreamRequest> for Echo {
+    /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }
+    /// # }
+    /// let server = ThreadingTcpServer::<Echo>::bind("127.0.0.1:0")?;
+    /// let signals = ShutdownSignals::catch()?;
+    /// println!("listening on {}", server.server_address()); // a supervisor may signal now
+    /// server.serve_until(signals, std::time::Duration::from_secs(5))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn serve_until(self, signals: ShutdownSignals, grace: Duration) -> io::Result<usize> {
         let (done, mut done_writer) = UnixStream::pair()?;
         let handle = self.handle();
         let cut_before = handle.stats().cut;
         thread::scope(|scope| {
-            scope.spawn(|| watch(&signals, &done, &handle, grace));
+            scope.spawn(|| watch(&signals.reader, &done, &handle, grace));
             let served = self.serve_forever();
             // Cut here or by the watcher (at the deadline, or on a second signal).
             self.close_within(grace);
             let _ = done_writer.write_all(b"d");
             served.map(|()| (handle.stats().cut - cut_before) as usize)
+        })
+    }
+}
+
+/// SIGINT and SIGTERM, caught from [`catch`](ShutdownSignals::catch) on (the handlers only
+/// write a byte to a socket) until this is dropped, for [`Server::serve_until`]. After the
+/// drop the signals are ignored rather than fatal: exit soon.
+#[derive(Debug)]
+pub struct ShutdownSignals {
+    reader: UnixStream,
+    _registrations: Vec<SignalRegistration>,
+}
+
+impl ShutdownSignals {
+    /// Starts catching SIGINT and SIGTERM.
+    pub fn catch() -> io::Result<ShutdownSignals> {
+        let (reader, writer) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        let registrations = [libc::SIGINT, libc::SIGTERM]
+            .into_iter()
+            .map(|signal| {
+                let id = signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
+                Ok(SignalRegistration(id))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(ShutdownSignals {
+            reader,
+            _registrations: registrations,
         })
     }
 }
@@ -78,19 +118,18 @@ fn watch(signals: &UnixStream, done: &UnixStream, handle: &ServerHandle, grace: 
         if finished {
             return;
         }
-        let got_signal = signalled && drain(signals) > 0;
-        match deadline {
-            None if got_signal => {
-                handle.shutdown();
-                deadline = Some(Instant::now() + grace);
-            }
-            Some(d) if got_signal || Instant::now() >= d => {
-                handle.interrupt();
-                // Interrupted: only `done` matters now.
-                let _ = poll::readable([done.as_raw_fd()], None);
-                return;
-            }
-            _ => {}
+        // One byte per signal: two signals may be read at once.
+        let mut received = if signalled { drain(signals) } else { 0 };
+        if deadline.is_none() && received > 0 {
+            handle.shutdown();
+            deadline = Some(Instant::now() + grace);
+            received -= 1;
+        }
+        if deadline.is_some_and(|d| received > 0 || Instant::now() >= d) {
+            handle.interrupt();
+            // Interrupted: only `done` matters now.
+            let _ = poll::readable([done.as_raw_fd()], None);
+            return;
         }
     }
 }

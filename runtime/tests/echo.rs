@@ -1,4 +1,4 @@
-//! Echo through every transport x mixin: the twelve servers Python names.
+//! Echo through every transport x mixin: the twelve servers Python names, and the pool.
 
 mod common;
 
@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::thread;
 
 use common::*;
-use socketserver_runtime::mixin::{Forking, Mixin, Sync, Threading};
+use socketserver_runtime::mixin::{Forking, Mixin, Pool, Sync, Threading};
 use socketserver_runtime::transport::{Tcp, Udp, UnixDatagram, UnixStream};
 use socketserver_runtime::{DatagramRequest, HandlerResult, RequestHandler, Server, StreamRequest};
 
@@ -78,7 +78,7 @@ fn udp_client(address: &socketserver_runtime::SocketAddress) {
         .send_to(b"hello world\n", address.as_inet().unwrap())
         .unwrap();
     let mut buf = [0u8; 64];
-    let n = socket.recv(&mut buf).unwrap();
+    let n = retrying(|| socket.recv(&mut buf)).unwrap();
     assert_eq!(&buf[..n], b"hello world\n");
 }
 
@@ -88,7 +88,7 @@ fn unix_datagram_client(address: &socketserver_runtime::SocketAddress) {
     let path = address.as_unix().unwrap().as_pathname().unwrap();
     socket.send_to(b"hello world\n", path).unwrap();
     let mut buf = [0u8; 64];
-    let n = socket.recv(&mut buf).unwrap();
+    let n = retrying(|| socket.recv(&mut buf)).unwrap();
     assert_eq!(&buf[..n], b"hello world\n");
 }
 
@@ -125,4 +125,8 @@ echo_tests! {
     unix_datagram_sync: UnixDatagram, Sync, DatagramEcho, socket_path, unix_datagram_client;
     unix_datagram_threading: UnixDatagram, Threading, DatagramEcho, socket_path, unix_datagram_client;
     unix_datagram_forking: UnixDatagram, Forking, DatagramEcho, socket_path, unix_datagram_client;
+    tcp_pool: Tcp, Pool, StreamEcho, loopback, tcp_client;
+    udp_pool: Udp, Pool, DatagramEcho, loopback, udp_client;
+    unix_stream_pool: UnixStream, Pool, StreamEcho, socket_path, unix_stream_client;
+    unix_datagram_pool: UnixDatagram, Pool, DatagramEcho, socket_path, unix_datagram_client;
 }

@@ -46,7 +46,7 @@ fn report_channel() -> (ReportToParent, UnixDatagram) {
 
 fn next_report(reports: &UnixDatagram) -> String {
     let mut buf = [0u8; 256];
-    let n = reports.recv(&mut buf).expect("no report from the child");
+    let n = retrying(|| reports.recv(&mut buf)).expect("no report from the child");
     String::from_utf8(buf[..n].to_vec()).unwrap()
 }
 
@@ -299,4 +299,87 @@ fn forked_datagram_handlers_reply_from_the_child() {
     assert_ne!(pid, std::process::id());
     wait_for_no_children(serving.mixin());
     serving.stop().close();
+}
+
+#[test]
+fn forking_counts_completed_and_failed_from_exit_statuses() {
+    let hooks = Recorder::default();
+    let server = Server::<Tcp, Forking, FailOnRequest>::builder()
+        .config(bounded_children())
+        .hooks(hooks.clone())
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let serving = serve(server);
+    let address = serving.address();
+    hooks.reject_next(1);
+    assert_eq!(Client::connect(&address).read_to_end(), b"");
+    for _ in 0..3 {
+        assert_eq!(roundtrip(&address, b"fine\n"), b"ok\n");
+    }
+    assert_eq!(roundtrip(&address, b"err\n"), b"");
+    let server = serving.stop();
+    let handle = server.handle();
+    // Close waits for the children: every exit status is counted.
+    server.close();
+    let stats = handle.stats();
+    assert_eq!(stats.accepted, 5, "{stats:?}");
+    assert_eq!(stats.completed, 3, "{stats:?}");
+    assert_eq!(stats.failed, 1, "{stats:?}");
+    assert_eq!(stats.rejected, 1, "{stats:?}");
+    assert_eq!(stats.active, 0, "{stats:?}");
+}
+
+/// Waits until the child `pid` has ended, then checks it was reaped (no zombie left).
+fn assert_reaped(pid: i32) {
+    wait_until("the child ends", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || is_zombie_child(pid)
+    });
+    assert!(!is_zombie_child(pid), "child {pid} is a zombie");
+}
+
+#[test]
+fn close_within_lets_a_child_finish_within_the_grace() {
+    let serving = serve_forking::<Greeter>();
+    let mut client = Client::connect(&serving.address());
+    let pid = greeting_pid(&client.read_line());
+    let server = serving.stop();
+    let handle = server.handle();
+    let closing = background("close_within", move || {
+        server.close_within(Duration::from_secs(600))
+    });
+    client.send(b"done\n");
+    assert_eq!(client.read_line(), "bye\n");
+    assert_eq!(closing.join(), 0);
+    assert_reaped(pid);
+    let stats = handle.stats();
+    assert_eq!((stats.completed, stats.cut), (1, 0), "{stats:?}");
+}
+
+#[test]
+fn close_within_terminates_a_child_still_running_at_the_deadline_and_reaps_it() {
+    let block = bounded_children();
+    let mut no_block = bounded_children();
+    no_block.block_on_close = false;
+    for config in [block, no_block] {
+        let server = Server::<Tcp, Forking, Greeter>::builder()
+            .config(config)
+            .hooks(Recorder::default())
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let serving = serve(server);
+        // An idle client: its child blocks reading (for up to its 10 s stream timeout).
+        let mut client = Client::connect(&serving.address());
+        let pid = greeting_pid(&client.read_line());
+        let server = serving.stop();
+        let handle = server.handle();
+        let cut = within("close_within", move || {
+            server.close_within(Duration::from_millis(200))
+        });
+        assert_eq!(cut, 1);
+        assert_reaped(pid);
+        let stats = handle.stats();
+        assert_eq!((stats.cut, stats.failed), (1, 1), "{stats:?}");
+        // Not waiting for EOF on `client`: another test's child may hold a copy of it.
+        drop(client);
+    }
 }

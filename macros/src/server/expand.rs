@@ -188,6 +188,34 @@ pub fn expand(server: &Server) -> TokenStream {
                 #vis fn close(self) {
                     self.server.close()
                 }
+
+                /// Closes gracefully: requests in flight get up to `grace` to finish, then
+                /// are cut; returns how many were cut.
+                #[inline]
+                #vis fn close_within(self, grace: ::core::time::Duration) -> usize {
+                    self.server.close_within(grace)
+                }
+
+                /// Serves until SIGINT or SIGTERM, then closes gracefully within `grace` (a
+                /// second signal cuts at once); returns how many requests were cut.
+                #[inline]
+                #vis fn serve_until_signal(
+                    self,
+                    grace: ::core::time::Duration,
+                ) -> ::std::io::Result<usize> {
+                    self.server.serve_until_signal(grace)
+                }
+
+                /// `serve_until_signal` with signals caught beforehand (see
+                /// `ShutdownSignals::catch`), so none is lost before serving starts.
+                #[inline]
+                #vis fn serve_until(
+                    self,
+                    signals: #private::ShutdownSignals,
+                    grace: ::core::time::Duration,
+                ) -> ::std::io::Result<usize> {
+                    self.server.serve_until(signals, grace)
+                }
             }
 
             impl ::core::convert::From<#server_ty> for #ident #struct_where {

@@ -189,7 +189,11 @@ pub const OPTIONS: &[OptionSpec] = &[
     ),
     option("replace_stale_socket", BOOL, Applies::Unix),
     option("pool_size", count(1 << 16), Applies::Mixins(&["Pool"])),
-    option("pool_queue_size", count(1 << 20), Applies::Mixins(&["Pool"])),
+    option(
+        "pool_queue_size",
+        count(1 << 20),
+        Applies::Mixins(&["Pool"]),
+    ),
     option("max_connections", count(1 << 24), Applies::Any),
     option(
         "thread_stack_size",

@@ -67,7 +67,11 @@ impl Forking {
                 _ => {
                     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
                     let counters = self.waker.server().in_flight().counters();
-                    let counter = if ok { &counters.completed } else { &counters.failed };
+                    let counter = if ok {
+                        &counters.completed
+                    } else {
+                        &counters.failed
+                    };
                     counter.fetch_add(1, Ordering::Relaxed);
                     return true;
                 }
@@ -146,18 +150,24 @@ impl Mixin for Forking {
             let _ = poll::readable([server.wake().fd()], Some(deadline - now));
             server.wake().drain();
         }
-        let children = self.children().clone();
-        for &pid in &children {
+        let mut children = self.children();
+        for &pid in children.iter() {
             // SAFETY: signals a child this server forked and has not reaped.
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
-        let counters = server.in_flight().counters();
-        counters.cut.fetch_add(children.len() as u64, Ordering::Relaxed);
-        children.len()
+        let cut = children.len();
+        // Reaped here whatever `block_on_close` says: a child killed and left unwaited
+        // would stay a zombie.
+        children.retain(|&pid| !self.wait(pid, 0));
+        cut
     }
 
     fn close(&self) {
-        let flags = if self.block_on_close { 0 } else { libc::WNOHANG };
+        let flags = if self.block_on_close {
+            0
+        } else {
+            libc::WNOHANG
+        };
         self.children().retain(|&pid| !self.wait(pid, flags));
     }
 }

@@ -43,14 +43,16 @@ pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
 
     /// For a graceful close: lets requests that run outside this process (forked children)
     /// finish until `deadline` or until the server is interrupted, then interrupts them.
-    /// Returns how many it interrupted. Requests in this process are waited for and cut by
-    /// the server itself. Default: nothing to do, 0.
+    /// Returns how many it interrupted (the server counts them as cut). Requests in this
+    /// process are waited for and cut by the server itself. Default: nothing to do, 0.
     fn stop(&self, deadline: Instant) -> usize {
         let _ = deadline;
         0
     }
 
     /// Waits for or abandons requests in flight, as the mixin's `block_on_close` says.
+    /// `close_within` calls it, and dropping the server calls it again: a second call must
+    /// do nothing more.
     fn close(&self) {}
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -33,7 +34,9 @@ struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("capacity", &self.capacity).finish()
+        f.debug_struct("Shared")
+            .field("capacity", &self.capacity)
+            .finish()
     }
 }
 
@@ -64,10 +67,15 @@ impl Shared {
                     if queue.closing {
                         return;
                     }
-                    queue = self.work.wait(queue).unwrap_or_else(PoisonError::into_inner);
+                    queue = self
+                        .work
+                        .wait(queue)
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
             };
-            job();
+            // A job reports its own failures; a panic escaping it (from a `handle_error`
+            // hook) must not cost the pool a worker for good.
+            let _ = catch_unwind(AssertUnwindSafe(job));
         }
     }
 }
@@ -75,7 +83,10 @@ impl Shared {
 impl Pool {
     /// The number of worker threads.
     pub fn workers(&self) -> usize {
-        self.workers.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// The number of requests accepted and waiting for a worker.
@@ -102,7 +113,11 @@ impl Mixin for Pool {
             let shared = pool.shared.clone();
             let worker = request_thread(config.thread_stack_size).spawn(move || shared.work());
             match worker {
-                Ok(handle) => pool.workers.lock().unwrap_or_else(PoisonError::into_inner).push(handle),
+                Ok(handle) => pool
+                    .workers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(handle),
                 Err(e) => {
                     pool.close();
                     return Err(e);
@@ -118,7 +133,11 @@ impl Mixin for Pool {
     {
         let mut queue = self.shared.queue();
         while queue.jobs.len() >= self.shared.capacity {
-            queue = self.shared.room.wait(queue).unwrap_or_else(PoisonError::into_inner);
+            queue = self
+                .shared
+                .room
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
         }
         queue.jobs.push_back(Box::new(move || {
             job();
@@ -135,7 +154,8 @@ impl Mixin for Pool {
     fn close(&self) {
         self.shared.queue().closing = true;
         self.shared.work.notify_all();
-        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        let workers =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
         for worker in workers {
             let _ = worker.join();
         }

@@ -27,6 +27,18 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a negative check ("nothing arrives") waits.
 pub const SHORT: Duration = Duration::from_millis(300);
 
+/// Runs a socket call again while a signal interrupts it. A blocking socket call with a
+/// timeout is never restarted after a signal handler ran (signal(7)), and test binaries
+/// that fork get SIGCHLD whenever a child of any of their tests ends.
+pub fn retrying<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
+    }
+}
+
 pub fn tcp_connect(address: &SocketAddress) -> TcpStream {
     let stream = TcpStream::connect_timeout(&address.as_inet().unwrap(), TIMEOUT).unwrap();
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -120,6 +132,20 @@ impl Client {
         self.set_read_timeout(TIMEOUT);
     }
 
+    /// Expects the server to have cut the connection: EOF (or a reset) before any byte.
+    pub fn assert_cut(&mut self) {
+        let mut buf = [0u8; 64];
+        match self.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            Ok(n) => panic!(
+                "expected the connection to be cut, got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e) => panic!("expected the connection to be cut, got {e}"),
+        }
+    }
+
     pub fn set_read_timeout(&self, timeout: Duration) {
         match self {
             Client::Tcp(s) => s.set_read_timeout(Some(timeout)).unwrap(),
@@ -137,19 +163,19 @@ impl Client {
 
 impl Read for Client {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
+        retrying(|| match self {
             Client::Tcp(s) => s.read(buf),
             Client::Unix(s) => s.read(buf),
-        }
+        })
     }
 }
 
 impl Write for Client {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
+        retrying(|| match self {
             Client::Tcp(s) => s.write(buf),
             Client::Unix(s) => s.write(buf),
-        }
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -186,7 +212,7 @@ pub fn udp_roundtrip(address: &SocketAddress, data: &[u8]) -> Vec<u8> {
     let socket = udp_socket();
     socket.send_to(data, address.as_inet().unwrap()).unwrap();
     let mut buf = vec![0u8; 65536];
-    let n = socket.recv(&mut buf).unwrap();
+    let n = retrying(|| socket.recv(&mut buf)).unwrap();
     buf.truncate(n);
     buf
 }
@@ -233,19 +259,54 @@ pub fn config(change: impl FnOnce(&mut ServerConfig)) -> ServerConfig {
 /// Runs `f` on its own thread and waits at most `TIMEOUT` for it, so that a call that never
 /// returns fails the test instead of hanging it.
 pub fn within<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
+    background(what, f).join()
+}
+
+/// A call running on a thread of its own while the test goes on; [`Background::join`]
+/// waits for it at most `TIMEOUT`.
+pub struct Background<R> {
+    what: String,
+    result: mpsc::Receiver<R>,
+    thread: JoinHandle<()>,
+}
+
+/// Starts `f` on its own thread (e.g. a `close_within` that waits for the test to release a
+/// request).
+pub fn background<R: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Background<R> {
+    let (tx, result) = mpsc::channel();
     let thread = thread::spawn(move || {
         let _ = tx.send(f());
     });
-    match rx.recv_timeout(TIMEOUT) {
-        Ok(r) => {
-            thread.join().unwrap();
-            r
+    Background {
+        what: what.to_owned(),
+        result,
+        thread,
+    }
+}
+
+impl<R> Background<R> {
+    /// Waits (at most `TIMEOUT`) for the call to return and gives its result.
+    pub fn join(self) -> R {
+        match self.result.recv_timeout(TIMEOUT) {
+            Ok(r) => {
+                self.thread.join().unwrap();
+                r
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{} did not return within {TIMEOUT:?}", self.what)
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                std::panic::resume_unwind(self.thread.join().unwrap_err())
+            }
         }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what} did not return within {TIMEOUT:?}"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(thread.join().unwrap_err())
-        }
+    }
+
+    /// Whether the call has returned already (without waiting).
+    pub fn has_returned(&self) -> bool {
+        self.thread.is_finished()
     }
 }
 

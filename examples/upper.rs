@@ -1,0 +1,54 @@
+//! A UDP service: answers each datagram with the same text in upper case, as one reply
+//! datagram; a datagram longer than `max_packet_size` gets an error reply instead.
+//!
+//!     cargo run --release --example upper -- [--bind ADDR]      (default 127.0.0.1:9002)
+//!     echo hello | socat - UDP:127.0.0.1:9002
+
+mod common;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use socketserver::prelude::*;
+
+#[derive(Default)]
+struct Upper;
+
+#[handler]
+impl Upper {
+    fn handle(&mut self, req: &mut DatagramRequest) -> io::Result<()> {
+        if req.is_truncated() {
+            return writeln!(
+                req.wfile(),
+                "error: datagram longer than {} bytes",
+                UpperServer::config().max_packet_size
+            );
+        }
+        let upper = req.data().to_ascii_uppercase();
+        req.wfile().write_all(&upper)
+    }
+}
+
+server! {
+    /// Upper-cases datagrams on a pool of worker threads.
+    struct UpperServer {
+        transport: Udp,
+        mixin: Pool,
+        handler: Upper,
+        max_packet_size: 1024,
+    }
+}
+
+fn main() -> ExitCode {
+    common::main(
+        "upper",
+        "upper [--bind ADDR] (default 127.0.0.1:9002)",
+        &["--bind"],
+        |flags| {
+            let server = UpperServer::bind(flags.get("--bind", "127.0.0.1:9002"))?;
+            let signals = ShutdownSignals::catch()?;
+            common::announce(server.server_address())?;
+            server.serve_until(signals, common::GRACE).map(drop)
+        },
+    )
+}

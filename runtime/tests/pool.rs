@@ -1,0 +1,197 @@
+//! The pool mixin: a fixed set of workers fed by a bounded queue. A full queue stops the
+//! server accepting (clients wait in the kernel's backlog) until a worker takes a request;
+//! `close` serves every accepted request before joining the workers, and a worker survives
+//! a panicking hook.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::*;
+use socketserver_runtime::mixin::Pool;
+use socketserver_runtime::transport::Tcp;
+use socketserver_runtime::{
+    HandlerResult, Hooks, RequestError, RequestHandler, Server, ServerConfig, SocketAddress,
+    StreamRequest,
+};
+
+#[test]
+fn pool_size_zero_means_four_workers_per_cpu_and_at_least_eight() {
+    let server = Server::<Tcp, Pool, Echo>::bind("127.0.0.1:0").unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(server.mixin().workers(), (4 * cpus).max(8));
+    assert_eq!(
+        server.config().effective_pool_queue_size(),
+        (4 * cpus).max(8)
+    );
+    server.close();
+
+    let server = Server::<Tcp, Pool, Echo>::builder()
+        .config(config(|c| c.pool_size = 3))
+        .bind("127.0.0.1:0")
+        .unwrap();
+    assert_eq!(server.mixin().workers(), 3);
+    assert_eq!(server.mixin().queued(), 0);
+    let serving = serve(server);
+    for _ in 0..10 {
+        assert_echoes(&serving.address());
+    }
+    serving.stop().close();
+}
+
+/// Two workers and room for one request in the queue; handlers are [`Greeter`]s, which hold
+/// their worker until the client sends a line.
+fn small_pool() -> (Greeter, Recorder, Serving<Tcp, Pool, Greeter, Recorder>) {
+    let greeter = Greeter::default();
+    let hooks = Recorder::default();
+    let server = Server::<Tcp, Pool, Greeter>::builder()
+        .config(config(|c| {
+            c.pool_size = 2;
+            c.pool_queue_size = 1;
+        }))
+        .handler(greeter.clone())
+        .hooks(hooks.clone())
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let serving = serve(server);
+    assert_eq!(serving.mixin().workers(), 2);
+    (greeter, hooks, serving)
+}
+
+/// Connects a client and waits for its greeting: it holds a worker.
+fn running_client(address: &SocketAddress) -> Client {
+    let mut client = Client::connect(address);
+    greeting_pid(&client.read_line());
+    client
+}
+
+/// Ends a [`Greeter`] request: sends a line, expects `bye` and EOF.
+fn release(client: &mut Client) {
+    client.send(b"done\n");
+    assert_eq!(client.read_line(), "bye\n");
+    assert_eq!(client.read_to_end(), b"");
+}
+
+#[test]
+fn full_queue_stops_accepting_until_a_worker_takes_a_request() {
+    let (greeter, hooks, serving) = small_pool();
+    let address = serving.address();
+    let mut first = running_client(&address);
+    let mut second = running_client(&address);
+    let mut third = Client::connect(&address);
+    wait_until("the third client is queued", || {
+        serving.mixin().queued() == 1
+    });
+
+    // Two running, one queued: the fourth client stays in the kernel's backlog.
+    let mut fourth = Client::connect(&address);
+    fourth.assert_nothing_arrives();
+    third.assert_nothing_arrives();
+    assert_eq!(serving.handle().stats().accepted, 3);
+    assert_eq!(serving.mixin().queued(), 1);
+
+    // A worker frees up: it takes the third request, which wakes the loop to accept the
+    // fourth into the queue.
+    release(&mut first);
+    greeting_pid(&third.read_line());
+    wait_until("the fourth client is accepted and queued", || {
+        serving.handle().stats().accepted == 4 && serving.mixin().queued() == 1
+    });
+    fourth.assert_nothing_arrives();
+
+    release(&mut second);
+    greeting_pid(&fourth.read_line());
+    release(&mut third);
+    release(&mut fourth);
+
+    let server = serving.stop();
+    let handle = server.handle();
+    server.close();
+    assert_eq!(greeter.finished.load(Ordering::SeqCst), 4);
+    let stats = handle.stats();
+    assert_eq!((stats.accepted, stats.completed, stats.failed), (4, 4, 0));
+    assert!(hooks.errors().is_empty(), "{:?}", hooks.errors());
+}
+
+#[test]
+fn close_serves_every_queued_request_before_joining_the_workers() {
+    let (greeter, hooks, serving) = small_pool();
+    let address = serving.address();
+    let mut first = running_client(&address);
+    let mut second = running_client(&address);
+    let mut queued = Client::connect(&address);
+    wait_until("the third client is queued", || {
+        serving.mixin().queued() == 1
+    });
+    let server = serving.stop();
+    assert_eq!(server.mixin().queued(), 1);
+
+    let finished = greeter.finished.clone();
+    let closing = background("close", move || {
+        server.close();
+        finished.load(Ordering::SeqCst)
+    });
+    release(&mut first);
+    // The queued request is served after the server stopped serving.
+    greeting_pid(&queued.read_line());
+    release(&mut second);
+    assert!(
+        !closing.has_returned(),
+        "close returned with a request in flight"
+    );
+    release(&mut queued);
+    assert_eq!(
+        closing.join(),
+        3,
+        "close returned before every request ended"
+    );
+    assert!(hooks.errors().is_empty(), "{:?}", hooks.errors());
+}
+
+#[test]
+fn pool_queue_size_zero_means_pool_size() {
+    let server = Server::<Tcp, Pool, Echo>::builder()
+        .config(config(|c| c.pool_size = 5))
+        .bind("127.0.0.1:0")
+        .unwrap();
+    assert_eq!(server.config().effective_pool_queue_size(), 5);
+    assert_eq!(ServerConfig::default().pool_queue_size, 0);
+    server.close();
+}
+
+/// Hooks whose `handle_error` panics.
+#[derive(Clone, Copy, Default)]
+struct PanickingHooks;
+
+impl Hooks for PanickingHooks {
+    fn handle_error(&self, _client_address: &SocketAddress, _error: &RequestError) {
+        panic!("handle_error panicked on purpose");
+    }
+}
+
+/// Fails every request.
+#[derive(Default)]
+struct Failing;
+
+impl RequestHandler<StreamRequest> for Failing {
+    fn handle(&mut self, _req: &mut StreamRequest) -> HandlerResult {
+        Err("failed on purpose".into())
+    }
+}
+
+#[test]
+fn a_panicking_handle_error_does_not_cost_the_pool_its_worker() {
+    let server = Server::<Tcp, Pool, Failing>::builder()
+        .config(config(|c| c.pool_size = 1))
+        .hooks(PanickingHooks)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let serving = serve(server);
+    // With its only worker gone, the second request would never be served.
+    for _ in 0..3 {
+        assert_eq!(roundtrip(&serving.address(), b""), b"");
+    }
+    let server = serving.stop();
+    assert_eq!(server.handle().stats().accepted, 3);
+    server.close();
+}
