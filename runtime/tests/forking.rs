@@ -206,16 +206,19 @@ fn max_children_holds_further_clients_until_a_child_ends() {
     serving.stop().close();
 }
 
+/// A forking greeter server that runs at most one child at a time.
+fn one_child_server() -> Server<Tcp, Forking, Greeter> {
+    let mut config = bounded_children();
+    config.max_children = 1;
+    Server::builder()
+        .config(config)
+        .bind("127.0.0.1:0")
+        .unwrap()
+}
+
 #[test]
 fn shutdown_at_max_children_returns_without_waiting_for_a_child() {
-    let server = Server::<Tcp, Forking, Greeter>::builder()
-        .config({
-            let mut config = bounded_children();
-            config.max_children = 1;
-            config
-        })
-        .bind("127.0.0.1:0")
-        .unwrap();
+    let server = one_child_server();
     let serving = serve(server);
     let mut held = Client::connect(&serving.address());
     held.read_line();
@@ -232,14 +235,7 @@ fn shutdown_at_max_children_returns_without_waiting_for_a_child() {
 
 #[test]
 fn serving_again_reaps_a_child_that_ended_between_runs() {
-    let server = Server::<Tcp, Forking, Greeter>::builder()
-        .config({
-            let mut config = bounded_children();
-            config.max_children = 1;
-            config
-        })
-        .bind("127.0.0.1:0")
-        .unwrap();
+    let server = one_child_server();
     let serving = serve(server);
     let mut first = Client::connect(&serving.address());
     first.read_line();

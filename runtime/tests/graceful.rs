@@ -156,15 +156,20 @@ fn one_worker() -> ServerConfig {
     config
 }
 
-#[test]
-fn close_within_waits_for_queued_pool_requests_too() {
+/// A stopped one-worker pool server with one request running and one queued.
+fn one_running_one_queued() -> (Server<Tcp, Pool, Greeter, Recorder>, Client, Client) {
     let (_greeter, _hooks, serving) = serve_greeters::<Pool>(one_worker());
-    let mut running = greeted(&serving.address());
-    let mut queued = Client::connect(&serving.address());
+    let running = greeted(&serving.address());
+    let queued = Client::connect(&serving.address());
     wait_until("the second client is queued", || {
         serving.mixin().queued() == 1
     });
-    let server = serving.stop();
+    (serving.stop(), running, queued)
+}
+
+#[test]
+fn close_within_waits_for_queued_pool_requests_too() {
+    let (server, mut running, mut queued) = one_running_one_queued();
     let handle = server.handle();
     let closing = background("close_within", move || {
         server.close_within(Duration::from_millis(300))
@@ -185,13 +190,7 @@ fn close_within_waits_for_queued_pool_requests_too() {
 
 #[test]
 fn queued_pool_requests_starting_after_a_cut_are_cut_at_once_and_counted() {
-    let (_greeter, _hooks, serving) = serve_greeters::<Pool>(one_worker());
-    let mut running = greeted(&serving.address());
-    let mut queued = Client::connect(&serving.address());
-    wait_until("the second client is queued", || {
-        serving.mixin().queued() == 1
-    });
-    let server = serving.stop();
+    let (server, mut running, mut queued) = one_running_one_queued();
     let handle = server.handle();
     let cut = within("close_within", move || {
         server.close_within(Duration::from_millis(200))
