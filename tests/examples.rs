@@ -529,3 +529,24 @@ fn client_talks_to_echo_line_by_line() {
         "three\n"
     );
 }
+
+#[test]
+fn echo_reports_a_bad_address_in_one_line() {
+    for (transport, bind) in [
+        ("tcp", "127.0.0.1:notaport"),
+        ("udp", "256.0.0.1:9000"),
+        ("unix-stream", "/nonexistent-dir/echo.sock"),
+    ] {
+        let out = Command::new(example("echo"))
+            .args(["--transport", transport, "--bind", bind])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{transport} {bind}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("echo: ") && stderr.contains(bind),
+            "{stderr}"
+        );
+    }
+}
