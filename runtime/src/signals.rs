@@ -3,6 +3,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,20 @@ pub struct ShutdownSignals {
     _registrations: Vec<SignalRegistration>,
 }
 
+/// How many `ShutdownSignals` are alive: forked children reset the signals only then.
+static CAUGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// True while some `ShutdownSignals` routes SIGINT/SIGTERM to a serving loop.
+pub(crate) fn caught() -> bool {
+    CAUGHT.load(Ordering::SeqCst) > 0
+}
+
+impl Drop for ShutdownSignals {
+    fn drop(&mut self) {
+        CAUGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl ShutdownSignals {
     /// Starts catching SIGINT and SIGTERM.
     pub fn catch() -> io::Result<ShutdownSignals> {
@@ -97,6 +112,7 @@ impl ShutdownSignals {
                 Ok(SignalRegistration(id))
             })
             .collect::<io::Result<Vec<_>>>()?;
+        CAUGHT.fetch_add(1, Ordering::SeqCst);
         Ok(ShutdownSignals {
             reader,
             _registrations: registrations,

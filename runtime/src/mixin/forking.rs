@@ -100,18 +100,25 @@ impl Mixin for Forking {
     where
         J: FnOnce() -> bool + Send + 'static,
     {
-        self.reap(true);
+        // Only at the limit: the serving loop reaps on SIGCHLD, and a sweep before every
+        // fork would cost a `wait4` per child per connection.
+        if self.children().len() >= self.max_children.max(1) {
+            self.reap(true);
+        }
         // SAFETY: fork is called from the serving thread; the child only runs the job and
         // leaves with `_exit`, never returning into the caller.
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),
             0 => {
-                // The parent may route these to its own loop (`serve_until_signal`); the
-                // child must die of them, so that a graceful stop can end it.
-                // SAFETY: resetting dispositions in the single-threaded child.
-                unsafe {
-                    libc::signal(libc::SIGTERM, libc::SIG_DFL);
-                    libc::signal(libc::SIGINT, libc::SIG_DFL);
+                // While the parent routes these to its own loop (`ShutdownSignals`), the
+                // child must die of them instead: so that a graceful stop can end it, and so
+                // that a Ctrl-C reaching the whole process group is not counted twice.
+                if crate::signals::caught() {
+                    // SAFETY: resetting dispositions in the single-threaded child.
+                    unsafe {
+                        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                        libc::signal(libc::SIGINT, libc::SIG_DFL);
+                    }
                 }
                 let ok = catch_unwind(AssertUnwindSafe(job)).unwrap_or(false);
                 // SAFETY: ends the child without running the parent's destructors or atexit.

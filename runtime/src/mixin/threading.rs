@@ -42,19 +42,16 @@ impl Threading {
             .map_or(0, |t| lock(&t.running).threads.len())
     }
 
+    /// Forgets the threads whose request is done. Their handles are dropped (detached), not
+    /// joined: the request has ended, and joining a thread that is still unwinding its
+    /// stack would block the serving loop on a futex for nothing.
     fn reap(tracked: &Tracked) {
         // `running` before `finished`: a thread is inserted into `running` under its lock
         // right after it is spawned, so every id found in `finished` is there to remove.
-        let handles: Vec<_> = {
-            let mut running = lock(&tracked.running);
-            let mut finished = lock(&tracked.finished);
-            finished
-                .drain(..)
-                .filter_map(|id| running.threads.remove(&id))
-                .collect()
-        };
-        for handle in handles {
-            let _ = handle.join();
+        let mut running = lock(&tracked.running);
+        let mut finished = lock(&tracked.finished);
+        for id in finished.drain(..) {
+            running.threads.remove(&id);
         }
     }
 }
