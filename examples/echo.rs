@@ -8,6 +8,10 @@
 //! Each transport x mixin is its own `server!` type, picked at run time from the flags.
 
 mod common;
+#[path = "common/echo.rs"]
+mod echo_servers;
+
+use echo_servers::*;
 
 use std::io;
 use std::process::ExitCode;
@@ -17,63 +21,6 @@ use socketserver::prelude::*;
 const USAGE: &str = "echo [--transport tcp|udp|unix-stream|unix-datagram] \
 [--mixin sync|threading|forking|pool] [--bind ADDR] \
 (defaults: tcp, threading, 127.0.0.1:9000 or echo.sock for unix transports)";
-
-#[derive(Default)]
-struct StreamEcho;
-
-#[handler]
-impl StreamEcho {
-    fn handle(&mut self, req: &mut StreamRequest) -> io::Result<()> {
-        let (rfile, wfile) = req.files();
-        io::copy(rfile, wfile)?;
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct DatagramEcho;
-
-#[handler]
-impl DatagramEcho {
-    fn handle(&mut self, req: &mut DatagramRequest) -> io::Result<()> {
-        let (rfile, wfile) = req.files();
-        io::copy(rfile, wfile)?;
-        Ok(())
-    }
-}
-
-/// Declares one echo server per transport x mixin.
-macro_rules! echo_servers {
-    ($($name:ident: $transport:ident, $mixin:ident, $handler:ident, {$($option:tt)*};)*) => {$(
-        server! {
-            struct $name {
-                transport: $transport,
-                mixin: $mixin,
-                handler: $handler,
-                $($option)*
-            }
-        }
-    )*};
-}
-
-echo_servers! {
-    TcpSync: Tcp, Sync, StreamEcho, {allow_reuse_address: true};
-    TcpThreading: Tcp, Threading, StreamEcho, {allow_reuse_address: true};
-    TcpForking: Tcp, Forking, StreamEcho, {allow_reuse_address: true};
-    TcpPool: Tcp, Pool, StreamEcho, {allow_reuse_address: true};
-    UdpSync: Udp, Sync, DatagramEcho, {};
-    UdpThreading: Udp, Threading, DatagramEcho, {};
-    UdpForking: Udp, Forking, DatagramEcho, {};
-    UdpPool: Udp, Pool, DatagramEcho, {};
-    UnixStreamSync: UnixStream, Sync, StreamEcho, {};
-    UnixStreamThreading: UnixStream, Threading, StreamEcho, {};
-    UnixStreamForking: UnixStream, Forking, StreamEcho, {};
-    UnixStreamPool: UnixStream, Pool, StreamEcho, {};
-    UnixDatagramSync: UnixDatagram, Sync, DatagramEcho, {};
-    UnixDatagramThreading: UnixDatagram, Threading, DatagramEcho, {};
-    UnixDatagramForking: UnixDatagram, Forking, DatagramEcho, {};
-    UnixDatagramPool: UnixDatagram, Pool, DatagramEcho, {};
-}
 
 /// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM, closes gracefully.
 macro_rules! serve {

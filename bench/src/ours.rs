@@ -3,71 +3,15 @@
 
 use std::io;
 
-use socketserver::prelude::*;
-
 use crate::common::Transport;
 
-/// Stream echo: every byte back until the client stops writing.
-#[derive(Default)]
-pub struct StreamEcho;
+#[path = "../../examples/common/echo.rs"]
+mod echo;
 
-#[handler]
-impl StreamEcho {
-    fn handle(&mut self, req: &mut StreamRequest) -> io::Result<()> {
-        let (rfile, wfile) = req.files();
-        io::copy(rfile, wfile)?;
-        Ok(())
-    }
-}
+pub use echo::*;
 
-/// Datagram echo: each datagram answered with its own bytes.
-#[derive(Default)]
-pub struct DatagramEcho;
-
-#[handler]
-impl DatagramEcho {
-    fn handle(&mut self, req: &mut DatagramRequest) -> io::Result<()> {
-        let (rfile, wfile) = req.files();
-        io::copy(rfile, wfile)?;
-        Ok(())
-    }
-}
-
-/// Declares one echo server per transport x mixin.
-macro_rules! echo_servers {
-    ($($name:ident: $transport:ident, $mixin:ident, $handler:ident, {$($option:tt)*};)*) => {$(
-        server! {
-            /// An echo server of the benchmark.
-            pub struct $name {
-                transport: $transport,
-                mixin: $mixin,
-                handler: $handler,
-                $($option)*
-            }
-        }
-    )*};
-}
-
-echo_servers! {
-    TcpSync: Tcp, Sync, StreamEcho, {allow_reuse_address: true};
-    TcpThreading: Tcp, Threading, StreamEcho, {allow_reuse_address: true};
-    TcpForking: Tcp, Forking, StreamEcho, {allow_reuse_address: true};
-    UdpSync: Udp, Sync, DatagramEcho, {};
-    UdpThreading: Udp, Threading, DatagramEcho, {};
-    UdpForking: Udp, Forking, DatagramEcho, {};
-    UnixStreamSync: UnixStream, Sync, StreamEcho, {};
-    UnixStreamThreading: UnixStream, Threading, StreamEcho, {};
-    UnixStreamForking: UnixStream, Forking, StreamEcho, {};
-    UnixDatagramSync: UnixDatagram, Sync, DatagramEcho, {};
-    UnixDatagramThreading: UnixDatagram, Threading, DatagramEcho, {};
-    UnixDatagramForking: UnixDatagram, Forking, DatagramEcho, {};
-    TcpPool: Tcp, Pool, StreamEcho, {allow_reuse_address: true};
-    UdpPool: Udp, Pool, DatagramEcho, {};
-    UnixStreamPool: UnixStream, Pool, StreamEcho, {};
-    UnixDatagramPool: UnixDatagram, Pool, DatagramEcho, {};
-    // A new mixin: add its four types here, four arms in `serve` below and a kind in
-    // `kinds::KINDS` (the `servers` binary maps `--kind ours-NAME` to mixin `NAME`).
-}
+// A new mixin: add its four types to `examples/common/echo.rs`, four arms in `serve` below and
+// a kind in `kinds::KINDS` (the `servers` binary maps `--kind ours-NAME` to mixin `NAME`).
 
 /// Binds `$server`, prints `listening on ADDR`, serves until killed.
 macro_rules! serve {
