@@ -3,7 +3,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::thread;
 
 use common::*;
 use socketserver_runtime::mixin::{Forking, Mixin, Pool, Sync, Threading};
@@ -41,17 +40,13 @@ fn serve_and<T, M, H>(
     M: Mixin,
     H: RequestHandler<T::Request>,
 {
-    let handle = server.handle();
-    let address = server.server_address().clone();
-    thread::scope(|s| {
-        let serving = s.spawn(|| server.serve_forever());
-        for _ in 0..3 {
-            client(&address);
-        }
-        handle.shutdown();
-        serving.join().unwrap().unwrap();
-    });
-    server.close();
+    // `Serving` shuts the server down when dropped, so a failing client fails the test
+    // instead of leaving it waiting for the serving thread.
+    let serving = serve(server);
+    for _ in 0..3 {
+        client(&serving.address());
+    }
+    serving.stop().close();
 }
 
 fn tcp_client(address: &socketserver_runtime::SocketAddress) {
