@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use socketserver_runtime::mixin::{Mixin, Pool, Sync, Threading};
 use socketserver_runtime::transport::Tcp;
-use socketserver_runtime::{Server, ServerConfig, SocketAddress};
+use socketserver_runtime::{Server, ServerConfig};
 
 /// A server of [`Greeter`]s (each holds its request until the client sends a line) with
 /// quiet hooks, serving.
@@ -26,20 +26,6 @@ fn serve_greeters<M: Mixin>(
         .bind("127.0.0.1:0")
         .unwrap();
     (greeter, hooks, serve(server))
-}
-
-/// Connects and waits for the greeting: the request is in flight.
-fn greeted(address: &SocketAddress) -> Client {
-    let mut client = Client::connect(address);
-    greeting_pid(&client.read_line());
-    client
-}
-
-/// Ends a [`Greeter`] request normally.
-fn release(client: &mut Client) {
-    client.send(b"done\n");
-    assert_eq!(client.read_line(), "bye\n");
-    assert_eq!(client.read_to_end(), b"");
 }
 
 /// A request released during the grace period ends normally and nothing is cut; the close

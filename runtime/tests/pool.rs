@@ -58,26 +58,12 @@ fn small_pool() -> (Greeter, Recorder, Serving<Tcp, Pool, Greeter, Recorder>) {
     (greeter, hooks, serving)
 }
 
-/// Connects a client and waits for its greeting: it holds a worker.
-fn running_client(address: &SocketAddress) -> Client {
-    let mut client = Client::connect(address);
-    greeting_pid(&client.read_line());
-    client
-}
-
-/// Ends a [`Greeter`] request: sends a line, expects `bye` and EOF.
-fn release(client: &mut Client) {
-    client.send(b"done\n");
-    assert_eq!(client.read_line(), "bye\n");
-    assert_eq!(client.read_to_end(), b"");
-}
-
 #[test]
 fn full_queue_stops_accepting_until_a_worker_takes_a_request() {
     let (greeter, hooks, serving) = small_pool();
     let address = serving.address();
-    let mut first = running_client(&address);
-    let mut second = running_client(&address);
+    let mut first = greeted(&address);
+    let mut second = greeted(&address);
     let mut third = Client::connect(&address);
     wait_until("the third client is queued", || {
         serving.mixin().queued() == 1
@@ -117,8 +103,8 @@ fn full_queue_stops_accepting_until_a_worker_takes_a_request() {
 fn close_serves_every_queued_request_before_joining_the_workers() {
     let (greeter, hooks, serving) = small_pool();
     let address = serving.address();
-    let mut first = running_client(&address);
-    let mut second = running_client(&address);
+    let mut first = greeted(&address);
+    let mut second = greeted(&address);
     let mut queued = Client::connect(&address);
     wait_until("the third client is queued", || {
         serving.mixin().queued() == 1

@@ -85,14 +85,6 @@ fn serve_until_signal<M: Mixin>(grace: Duration, gate_closed: bool) -> SignalSer
     }
 }
 
-/// Connects and waits for the greeting: the server serves (so its signal handlers are in
-/// place) and the request is in flight.
-fn greeted(address: &SocketAddress) -> Client {
-    let mut client = Client::connect(address);
-    greeting_pid(&client.read_line());
-    client
-}
-
 fn send_signal(signal: i32) {
     // SAFETY: kill(2) on our own process; the server under test has handlers for it.
     assert_eq!(unsafe { libc::kill(libc::getpid(), signal) }, 0);

@@ -466,6 +466,21 @@ pub fn greeting_pid(line: &str) -> i32 {
         .unwrap()
 }
 
+/// Connects to a [`Greeter`] server and waits for the greeting: the request is in flight
+/// (it holds a thread, worker or child) until [`release`]d.
+pub fn greeted(address: &SocketAddress) -> Client {
+    let mut client = Client::connect(address);
+    greeting_pid(&client.read_line());
+    client
+}
+
+/// Ends a [`Greeter`] request normally: sends a line, expects `bye` and EOF.
+pub fn release(client: &mut Client) {
+    client.send(b"done\n");
+    assert_eq!(client.read_line(), "bye\n");
+    assert_eq!(client.read_to_end(), b"");
+}
+
 /// One call of `handle_error`, as recorded by [`Recorder`].
 #[derive(Clone, Debug)]
 pub struct Report {
