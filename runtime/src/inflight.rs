@@ -93,6 +93,15 @@ impl Drop for Admission {
     }
 }
 
+impl Counters {
+    /// Counts a request that ended, as completed when `ok`, else as failed; returns `ok`.
+    pub(crate) fn record_end(&self, ok: bool) -> bool {
+        let counter = if ok { &self.completed } else { &self.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+        ok
+    }
+}
+
 impl InFlight {
     pub(crate) fn new(limit: usize) -> InFlight {
         InFlight {

@@ -75,14 +75,7 @@ impl<H, K: Hooks> Shared<H, K> {
 
     /// Counts a request that ended; returns `ok`.
     fn count(&self, ok: bool) -> bool {
-        let counters = self.handle.in_flight().counters();
-        let counter = if ok {
-            &counters.completed
-        } else {
-            &counters.failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        ok
+        self.handle.in_flight().counters().record_end(ok)
     }
 }
 
@@ -435,7 +428,7 @@ where
         if let Err(e) = self.mixin.process(job) {
             let error = RequestError::error(Stage::Dispatch, e);
             shared.hooks.handle_error(&client_address, &error);
-            counters.failed.fetch_add(1, Ordering::Relaxed);
+            counters.record_end(false);
         }
         Accepted::Request
     }

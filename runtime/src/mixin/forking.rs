@@ -66,13 +66,7 @@ impl Forking {
                 -1 => return true,
                 _ => {
                     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-                    let counters = self.waker.server().in_flight().counters();
-                    let counter = if ok {
-                        &counters.completed
-                    } else {
-                        &counters.failed
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    self.waker.server().in_flight().counters().record_end(ok);
                     return true;
                 }
             }
