@@ -81,10 +81,9 @@ impl<H, K: Hooks> Shared<H, K> {
 
 /// What one attempt to take a request ended with.
 enum Accepted {
-    /// A request was taken (and dispatched, rejected, or failed to start).
-    Request,
-    /// Nothing was pending, or a transient error (a client that gave up) was skipped.
-    Nothing,
+    /// A request was taken (and dispatched, rejected, or failed to start), nothing was
+    /// pending, or a transient error (a client that gave up) was skipped.
+    Done,
     /// The process or system is out of file descriptors: pause before trying again.
     OutOfFds,
 }
@@ -368,7 +367,7 @@ where
                         }
                         paused_until = Some(Instant::now() + OUT_OF_FDS_PAUSE);
                     }
-                    Accepted::Request | Accepted::Nothing => {
+                    Accepted::Done => {
                         paused_until = None;
                         reported_out_of_fds = false;
                     }
@@ -406,10 +405,10 @@ where
     fn accept_one(&self) -> Accepted {
         let (incoming, client_address) = match T::accept(&self.listener, &self.shared.config) {
             Ok(Some(request)) => request,
-            Ok(None) => return Accepted::Nothing,
+            Ok(None) => return Accepted::Done,
             Err(e) if is_out_of_fds(&e) => return Accepted::OutOfFds,
             // A client that reset before we accepted it, or another passing error: skip it.
-            Err(_) => return Accepted::Nothing,
+            Err(_) => return Accepted::Done,
         };
         let shared = &self.shared;
         let counters = shared.handle.in_flight().counters();
@@ -417,7 +416,7 @@ where
         if !shared.hooks.verify_request(&client_address) {
             counters.rejected.fetch_add(1, Ordering::Relaxed);
             T::reject(incoming);
-            return Accepted::Request;
+            return Accepted::Done;
         }
         // In flight from now on, even while it waits for a pool worker: `max_connections`
         // holds before the job starts, and a graceful close waits for it.
@@ -430,7 +429,7 @@ where
             shared.hooks.handle_error(&client_address, &error);
             counters.record_end(false);
         }
-        Accepted::Request
+        Accepted::Done
     }
 
     /// Stops serving for good: waits for requests in flight as the mixin's `block_on_close`
