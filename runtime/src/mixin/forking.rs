@@ -3,11 +3,12 @@
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{Mixin, SignalRegistration, Waker};
 use crate::config::ServerConfig;
+use crate::lock;
 use crate::poll;
 
 /// Runs each request in a child process forked from the serving thread (Python's
@@ -38,7 +39,7 @@ impl Forking {
     }
 
     fn children(&self) -> std::sync::MutexGuard<'_, Vec<libc::pid_t>> {
-        self.children.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.children)
     }
 
     /// Reaps ended children without blocking; at `max_children` or more, first blocks until

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use super::{Mixin, Waker};
 use crate::config::{request_thread, ServerConfig};
+use crate::lock;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -48,7 +49,7 @@ struct Queue {
 
 impl Shared {
     fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.queue)
     }
 
     /// A worker's life: take jobs until the pool closes and the queue is empty.
@@ -83,10 +84,7 @@ impl Shared {
 impl Pool {
     /// The number of worker threads.
     pub fn workers(&self) -> usize {
-        self.workers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        lock(&self.workers).len()
     }
 
     /// The number of requests accepted and waiting for a worker.
@@ -113,11 +111,7 @@ impl Mixin for Pool {
             let shared = pool.shared.clone();
             let worker = request_thread(config.thread_stack_size).spawn(move || shared.work());
             match worker {
-                Ok(handle) => pool
-                    .workers
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(handle),
+                Ok(handle) => lock(&pool.workers).push(handle),
                 Err(e) => {
                     pool.close();
                     return Err(e);
@@ -154,8 +148,7 @@ impl Mixin for Pool {
     fn close(&self) {
         self.shared.queue().closing = true;
         self.shared.work.notify_all();
-        let workers =
-            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        let workers = std::mem::take(&mut *lock(&self.workers));
         for worker in workers {
             let _ = worker.join();
         }

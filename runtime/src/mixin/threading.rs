@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::{Mixin, Waker};
 use crate::config::{request_thread, ServerConfig};
+use crate::lock;
 
 /// Runs each request on a thread of its own (Python's `ThreadingMixIn`).
 ///
@@ -54,10 +55,6 @@ impl Threading {
             running.threads.remove(&id);
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Mixin for Threading {
