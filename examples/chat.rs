@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{self, BufRead, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use socketserver::prelude::*;
 use socketserver::StreamSocket;
@@ -21,11 +21,16 @@ struct Room {
 }
 
 impl Room {
+    /// The members, locked (a panic in another client's thread does not close the room).
+    fn members(&self) -> MutexGuard<'_, HashMap<u64, StreamSocket>> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Sends `line` to every member; a member whose socket fails (gone mid-write) is dropped
     /// from the room, and the others still get the line.
     fn broadcast(&self, line: &str) {
-        let mut members = self.members.lock().unwrap_or_else(|e| e.into_inner());
-        members.retain(|_, socket| (&*socket).write_all(line.as_bytes()).is_ok());
+        self.members()
+            .retain(|_, socket| (&*socket).write_all(line.as_bytes()).is_ok());
     }
 }
 
@@ -40,11 +45,7 @@ impl Chat {
     fn setup(&mut self, req: &mut StreamRequest) -> io::Result<()> {
         let id = self.room.next_id.fetch_add(1, Ordering::Relaxed);
         let socket = req.socket().try_clone()?;
-        self.room
-            .members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, socket);
+        self.room.members().insert(id, socket);
         self.id = Some(id);
         Ok(())
     }
@@ -65,11 +66,7 @@ impl Chat {
 
     fn finish(&mut self, _req: &mut StreamRequest) {
         if let Some(id) = self.id {
-            self.room
-                .members
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
+            self.room.members().remove(&id);
         }
     }
 }
