@@ -38,6 +38,7 @@ mod handler;
 mod hooks;
 mod inflight;
 pub mod mixin;
+mod poke;
 mod poll;
 mod report;
 mod request;

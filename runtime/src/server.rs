@@ -3,7 +3,7 @@
 
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use crate::handler::{run_handler, RequestHandler};
 use crate::hooks::{DefaultHooks, Hooks};
 use crate::inflight::Admission;
 use crate::mixin::{Mixin, Waker};
+use crate::poke::Poker;
 use crate::poll;
 use crate::shutdown::ServerHandle;
 use crate::transport::{BindAddress, Transport};
@@ -240,7 +241,10 @@ where
         match T::bind(&candidate, &config) {
             Ok(listener) => {
                 let address = T::local_address(&listener)?;
-                let handle = ServerHandle::new(address, config.max_connections)?;
+                // SAFETY: the listener outlives this borrow.
+                let fd = unsafe { BorrowedFd::borrow_raw(listener.as_raw_fd()) };
+                let poker = Poker::new(&address, fd)?;
+                let handle = ServerHandle::new(address, config.max_connections, poker)?;
                 let mixin = M::new(&config, Waker::new(handle.clone()))?;
                 let shared = Arc::new(Shared {
                     create,
@@ -317,18 +321,28 @@ where
 
     /// Serves requests until [`ServerHandle::shutdown`] is called (Python: `serve_forever`).
     ///
-    /// Sleeps in `poll(2)` on the listener and a wake socket, so a shutdown ends it at once
-    /// (there is no poll interval). Failed requests and failed accepts are reported and
-    /// skipped; running out of file descriptors pauses accepting briefly instead of
-    /// spinning. Returns `Ok` after a shutdown; a shutdown requested before the call makes it
-    /// return at once. Call it from one thread at a time.
+    /// Waits in the blocking `accept` (`recv`) itself, or, for `Forking` and while it has no
+    /// room for a request, in `poll(2)` on a wake socket: either way a shutdown ends the
+    /// wait at once (there is no poll interval). Failed requests and failed accepts are
+    /// reported and skipped; running out of file descriptors pauses accepting briefly
+    /// instead of spinning. Returns `Ok` after a shutdown; a shutdown requested before the
+    /// call makes it return at once. Call it from one thread at a time.
     pub fn serve_forever(&self) -> io::Result<()> {
-        let result = self.serve_until_shutdown();
+        // With `allow_reuse_port`, a poke could reach another process's socket on the port.
+        let blocking = !M::WAKES_WHILE_WAITING && !self.shared.config.allow_reuse_port;
+        let result = if blocking {
+            T::set_blocking(&self.listener, true)?;
+            let served = self.serve_until_shutdown(true);
+            served.and(T::set_blocking(&self.listener, false))
+        } else {
+            self.serve_until_shutdown(false)
+        };
         self.shared.handle.clear_shutdown();
         result
     }
 
-    fn serve_until_shutdown(&self) -> io::Result<()> {
+    /// The serving loop; `blocking`: wait in `accept` whenever there is room for a request.
+    fn serve_until_shutdown(&self, blocking: bool) -> io::Result<()> {
         let handle = &self.shared.handle;
         let wake_fd = handle.wake().fd();
         let listener_fd = self.listener.as_raw_fd();
@@ -347,31 +361,38 @@ where
                 .filter(|p| !p.is_zero());
             let listening =
                 pause.is_none() && self.mixin.has_capacity() && !handle.in_flight().is_full();
-            let [woken, pending] = if listening {
-                poll::readable([wake_fd, listener_fd], None)?
-            } else {
-                let [woken] = poll::readable([wake_fd], pause)?;
-                [woken, false]
-            };
-            if woken && handle.take_wake() {
-                return Ok(());
-            }
-            if pending {
-                match self.accept_one() {
-                    Accepted::OutOfFds => {
-                        if !reported_out_of_fds {
-                            crate::report::error(format_args!(
-                                "out of file descriptors: accepting pauses until some are freed"
-                            ));
-                            reported_out_of_fds = true;
-                        }
-                        paused_until = Some(Instant::now() + OUT_OF_FDS_PAUSE);
-                    }
-                    Accepted::Done => {
-                        paused_until = None;
-                        reported_out_of_fds = false;
-                    }
+            let accepted = if listening && blocking {
+                match handle.wait_for_request(|| self.accept_one()) {
+                    Some(accepted) => Some(accepted),
+                    None => return Ok(()),
                 }
+            } else {
+                let [woken, pending] = if listening {
+                    poll::readable([wake_fd, listener_fd], None)?
+                } else {
+                    let [woken] = poll::readable([wake_fd], pause)?;
+                    [woken, false]
+                };
+                if woken && handle.take_wake() {
+                    return Ok(());
+                }
+                pending.then(|| self.accept_one())
+            };
+            match accepted {
+                Some(Accepted::OutOfFds) => {
+                    if !reported_out_of_fds {
+                        crate::report::error(format_args!(
+                            "out of file descriptors: accepting pauses until some are freed"
+                        ));
+                        reported_out_of_fds = true;
+                    }
+                    paused_until = Some(Instant::now() + OUT_OF_FDS_PAUSE);
+                }
+                Some(Accepted::Done) => {
+                    paused_until = None;
+                    reported_out_of_fds = false;
+                }
+                None => {}
             }
             self.service_actions();
         }
@@ -411,6 +432,9 @@ where
             Err(_) => return Accepted::Done,
         };
         let shared = &self.shared;
+        if shared.handle.is_poke(&client_address) {
+            return Accepted::Done; // a shutdown's wake-up call, not a client
+        }
         let counters = shared.handle.in_flight().counters();
         counters.accepted.fetch_add(1, Ordering::Relaxed);
         if !shared.hooks.verify_request(&client_address) {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::address::SocketAddress;
 use crate::inflight::{InFlight, Stats};
+use crate::poke::Poker;
 
 /// The byte that asks for a shutdown; any other byte only wakes the loop. A byte (not only
 /// the flag) carries the request so that a forked child can stop its parent.
@@ -71,6 +72,7 @@ struct Shared {
     wake: Wake,
     server_address: SocketAddress,
     in_flight: InFlight,
+    poker: Poker,
 }
 
 /// A handle on a running server: its address, and `shutdown()` from any thread, from a
@@ -88,6 +90,7 @@ impl ServerHandle {
     pub(crate) fn new(
         server_address: SocketAddress,
         max_connections: usize,
+        poker: Poker,
     ) -> io::Result<ServerHandle> {
         Ok(ServerHandle {
             shared: Arc::new(Shared {
@@ -95,6 +98,7 @@ impl ServerHandle {
                 wake: Wake::new()?,
                 server_address,
                 in_flight: InFlight::new(max_connections),
+                poker,
             }),
         })
     }
@@ -123,6 +127,7 @@ impl ServerHandle {
     pub fn shutdown(&self) {
         self.shared.shutdown_requested.store(true, Ordering::SeqCst);
         self.shared.wake.send_shutdown();
+        self.shared.poker.poke_if_waiting();
     }
 
     /// True once `shutdown` was called and `serve_forever` has not yet returned for it.
@@ -133,6 +138,24 @@ impl ServerHandle {
     /// The address the server is bound to (Python: `server_address`), port 0 resolved.
     pub fn server_address(&self) -> &SocketAddress {
         &self.shared.server_address
+    }
+
+    /// Runs `wait` (a blocking `accept` or `recv` on the server's socket) unless a shutdown
+    /// was asked for; a shutdown asked for meanwhile pokes the socket, so `wait` returns.
+    /// `None` when it did not run.
+    pub(crate) fn wait_for_request<R>(&self, wait: impl FnOnce() -> R) -> Option<R> {
+        let poker = &self.shared.poker;
+        // Marked before the flag is read, and `shutdown` sets the flag before it reads the
+        // mark (both SeqCst): either the flag is seen here or the poke is sent there.
+        poker.set_waiting(true);
+        let result = (!self.is_shutdown_requested()).then(wait);
+        poker.set_waiting(false);
+        result
+    }
+
+    /// True when a request from `source` is a poke sent by `shutdown`, to be dropped.
+    pub(crate) fn is_poke(&self, source: &SocketAddress) -> bool {
+        self.shared.poker.is_poke(source)
     }
 
     pub(crate) fn wake(&self) -> &Wake {

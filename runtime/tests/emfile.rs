@@ -123,6 +123,11 @@ fn parent() {
     let address: SocketAddress =
         SocketAddress::Inet(address.strip_prefix("address ").unwrap().parse().unwrap());
     assert_eq!(child.expect("that it is out of descriptors"), "exhausted");
+    // The serving thread waits in `accept`, which took its descriptor before the table
+    // filled: this client is accepted with it, and stays open so that it is not freed.
+    let mut holder = Client::connect(&address);
+    holder.send(b"held\n");
+    assert_eq!(holder.read_line(), "held\n");
     // Lands in the backlog: the child's accept now fails with EMFILE.
     let mut client = Client::connect(&address);
     client.send(b"hello\n");
@@ -130,6 +135,8 @@ fn parent() {
     child.tell("connected");
     assert_eq!(child.expect("that it did not spin"), "freed");
     assert_eq!(client.read_to_end(), b"hello\n");
+    holder.finish_sending();
+    assert_eq!(holder.read_to_end(), b"");
     child.tell("echoed");
     assert_eq!(child.expect("that it stopped"), "stopped");
 
@@ -185,8 +192,8 @@ fn child() {
     );
     assert_eq!(
         serving.handle().stats().accepted,
-        1,
-        "only the first client"
+        2,
+        "only the first client and the holder"
     );
 
     for fd in filler {
@@ -199,7 +206,7 @@ fn child() {
     let handle = server.handle();
     server.close();
     let stats = handle.stats();
-    assert_eq!((stats.accepted, stats.completed), (2, 2), "{stats:?}");
+    assert_eq!((stats.accepted, stats.completed), (3, 3), "{stats:?}");
     println!("{TAG} stopped");
 }
 

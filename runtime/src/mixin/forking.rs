@@ -76,6 +76,8 @@ impl Forking {
 }
 
 impl Mixin for Forking {
+    const WAKES_WHILE_WAITING: bool = true;
+
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self> {
         let child_ended = Arc::new(AtomicBool::new(false));
         let flag = signal_hook::flag::register(libc::SIGCHLD, child_ended.clone())?;

@@ -24,6 +24,12 @@ use crate::shutdown::ServerHandle;
 /// process limit) says so in `has_capacity`: the server then stops accepting, leaving
 /// clients in the kernel's backlog, until the mixin calls [`Waker::wake`].
 pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
+    /// Whether the serving loop must keep watching its wake socket while it waits for
+    /// requests (`Forking`: to reap children as `SIGCHLD` comes). When false, a loop with room
+    /// for a request waits in the blocking `accept` or `recv` itself, one system call fewer
+    /// per request than `poll` then `accept`, and a shutdown pokes the socket to end the wait.
+    const WAKES_WHILE_WAITING: bool = false;
+
     /// Creates the mixin's state for a server with `config`.
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self>;
 

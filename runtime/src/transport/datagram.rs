@@ -5,6 +5,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net as unix_net;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use socket2::{SockRef, Socket, Type};
@@ -21,6 +22,8 @@ use crate::shutdown::ServerHandle;
 #[derive(Debug)]
 pub struct DatagramListener {
     socket: Arc<DatagramSocket>,
+    /// Receive waits for a datagram (the socket itself always blocks, for replies).
+    blocking: AtomicBool,
     _socket_file: Option<SocketFile>,
 }
 
@@ -47,19 +50,25 @@ fn bind(
     let (socket, socket_file) = socket::bind(address, Type::DGRAM, config)?;
     Ok(DatagramListener {
         socket: Arc::new(wrap(socket)),
+        blocking: AtomicBool::new(false),
         _socket_file: socket_file,
     })
 }
 
-/// Receives one datagram without blocking (the socket itself stays blocking for replies).
-/// `MSG_TRUNC` makes the kernel return the datagram's real length, so truncation is known.
+/// Receives one datagram, without blocking unless the listener is set to (the socket itself
+/// stays blocking for replies). `MSG_TRUNC` makes the kernel return the datagram's real
+/// length, so truncation is known.
 fn receive(
     listener: &DatagramListener,
     config: &ServerConfig,
 ) -> io::Result<Option<(Datagram, SocketAddress)>> {
     let mut data = Vec::with_capacity(config.max_packet_size);
     let buf: &mut [MaybeUninit<u8>] = data.spare_capacity_mut();
-    let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC;
+    let flags = if listener.blocking.load(Ordering::Relaxed) {
+        libc::MSG_TRUNC
+    } else {
+        libc::MSG_DONTWAIT | libc::MSG_TRUNC
+    };
     match SockRef::from(&*listener.socket).recv_from_with_flags(buf, flags) {
         Ok((len, addr)) => {
             let kept = len.min(config.max_packet_size);
@@ -96,6 +105,11 @@ macro_rules! datagram_transport {
             fn local_address(listener: &DatagramListener) -> io::Result<SocketAddress> {
                 let addr = SockRef::from(&*listener.socket).local_addr()?;
                 Ok(SocketAddress::from_sockaddr(addr))
+            }
+
+            fn set_blocking(listener: &DatagramListener, blocking: bool) -> io::Result<()> {
+                listener.blocking.store(blocking, Ordering::Relaxed);
+                Ok(())
             }
 
             fn accept(

@@ -37,7 +37,12 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// The address the listener is bound to, port 0 resolved.
     fn local_address(listener: &Self::Listener) -> io::Result<SocketAddress>;
 
-    /// Takes the next request without blocking; `Ok(None)` when there is none.
+    /// Makes `accept` wait for a request (`true`) or return `Ok(None)` at once when there is
+    /// none (`false`, the state after `bind`).
+    fn set_blocking(listener: &Self::Listener, blocking: bool) -> io::Result<()>;
+
+    /// Takes the next request; without blocking unless `set_blocking(true)` was called
+    /// (`Ok(None)` when there is none).
     fn accept(
         listener: &Self::Listener,
         config: &ServerConfig,

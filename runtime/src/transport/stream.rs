@@ -15,8 +15,8 @@ use crate::config::ServerConfig;
 use crate::request::{StreamRequest, StreamSocket};
 use crate::shutdown::ServerHandle;
 
-/// A listening stream socket (non-blocking: the serving loop polls it), and the socket
-/// file it created for a unix server.
+/// A listening stream socket (non-blocking, except while a serving loop waits in `accept`),
+/// and the socket file it created for a unix server.
 #[derive(Debug)]
 pub struct StreamListener {
     socket: Socket,
@@ -64,6 +64,10 @@ macro_rules! stream_transport {
 
             fn local_address(listener: &StreamListener) -> io::Result<SocketAddress> {
                 Ok(SocketAddress::from_sockaddr(listener.socket.local_addr()?))
+            }
+
+            fn set_blocking(listener: &StreamListener, blocking: bool) -> io::Result<()> {
+                listener.socket.set_nonblocking(!blocking)
             }
 
             fn accept(
