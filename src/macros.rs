@@ -86,7 +86,7 @@ pub use socketserver_macros::handler;
 /// | `daemon_threads` | `true`/`false` | `Threading` |
 /// | `block_on_close` | `true`/`false` | `Threading`, `Forking` |
 /// | `max_children` | 1 to 2^20 | `Forking` |
-/// | `pool_size` (1 to 2^16), `pool_queue_size` (1 to 2^20) | count | `Pool` |
+/// | `pool_size` (1 to 2^16); `pool_queue_size` (0, the default: idle workers accept themselves; to 2^20: a queue) | count | `Pool` |
 /// | `max_connections` | 1 to 2^24 | every server |
 /// | `thread_stack_size` | 16 KiB to 1 GiB, bytes | `Threading`, `Pool` |
 /// | `replace_stale_socket` | `true`/`false` | `UnixStream`, `UnixDatagram` |

@@ -67,8 +67,10 @@ pub struct ServerConfig {
     /// Pool: the number of worker threads; 0 (the default) means four per available CPU
     /// (`std::thread::available_parallelism`), at least 8, since handlers mostly wait on I/O.
     pub pool_size: usize,
-    /// Pool: how many accepted requests may wait for a worker; when the queue is full the
-    /// server stops accepting. 0 (the default) means `pool_size`.
+    /// Pool: how many accepted requests may wait for a busy worker. 0 (the default): none,
+    /// every idle worker waits in `accept` itself and clients wait in the kernel's backlog
+    /// while all are busy (the fastest: no hand-off between threads). N > 0: the serving
+    /// thread accepts into a queue of N, and stops accepting while it is full.
     pub pool_queue_size: usize,
     /// Every mixin: the most requests in flight at once; at the limit the server stops
     /// accepting until one ends (clients wait in the kernel's backlog, none is refused).
@@ -113,14 +115,6 @@ impl ServerConfig {
         }
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         (cpus * 4).max(8)
-    }
-
-    /// The pool's queue bound, `pool_queue_size` or its default.
-    pub fn effective_pool_queue_size(&self) -> usize {
-        match self.pool_queue_size {
-            0 => self.effective_pool_size(),
-            n => n,
-        }
     }
 }
 

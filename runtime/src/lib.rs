@@ -43,6 +43,7 @@ mod poll;
 mod report;
 mod request;
 mod server;
+mod serving;
 mod shutdown;
 mod signals;
 pub mod transport;

@@ -12,7 +12,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use socket2::{SockAddr, SockRef, Socket, Type};
@@ -35,8 +35,8 @@ pub(crate) struct Poker {
     sent: Mutex<Vec<(SocketAddress, Option<Socket>)>>,
     /// `sent.len()`, read without the lock on every request.
     unclaimed: AtomicUsize,
-    /// The serving thread is in (or about to enter) a blocking `accept` or `recv`.
-    waiting: AtomicBool,
+    /// How many threads are in (or about to enter) a blocking `accept` or `recv`.
+    waiting: AtomicUsize,
 }
 
 impl Poker {
@@ -61,23 +61,36 @@ impl Poker {
             spare: Mutex::new(spare),
             sent: Mutex::new(Vec::new()),
             unclaimed: AtomicUsize::new(0),
-            waiting: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
         })
     }
 
-    /// Marks the serving thread as waiting in a blocking call (`true`) or done waiting.
+    /// Counts a thread in (`true`) or out of a blocking call.
     pub(crate) fn set_waiting(&self, waiting: bool) {
-        self.waiting.store(waiting, Ordering::SeqCst);
+        if waiting {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
-    /// Pokes the server's socket if its serving thread is waiting in a blocking call.
+    /// Pokes the server's socket once for every thread waiting in a blocking call (each
+    /// poke ends one wait).
     pub(crate) fn poke_if_waiting(&self) {
-        if self.waiting.load(Ordering::SeqCst) {
+        for _ in 0..self.waiting.load(Ordering::SeqCst) {
             if let Err(e) = self.poke() {
                 crate::report::error(format_args!(
-                    "cannot wake the serving thread for a shutdown: {e}"
+                    "cannot wake a serving thread for a shutdown: {e}"
                 ));
+                return;
             }
+        }
+    }
+
+    /// Waits until no thread is in a blocking call (after a shutdown poked them all).
+    pub(crate) fn wait_until_none_waits(&self) {
+        while self.waiting.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(50));
         }
     }
 

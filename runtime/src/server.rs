@@ -16,22 +16,18 @@ use crate::hooks::{DefaultHooks, Hooks};
 use crate::inflight::Admission;
 use crate::mixin::{Mixin, Waker};
 use crate::poke::Poker;
-use crate::poll;
 use crate::shutdown::ServerHandle;
 use crate::transport::{BindAddress, Transport};
-
-/// How long accepting pauses when the process is out of file descriptors.
-const OUT_OF_FDS_PAUSE: Duration = Duration::from_millis(100);
 
 /// Creates the handler value for each request.
 type Factory<H> = Box<dyn Fn() -> H + Send + Sync>;
 
 /// What every request needs from its server, shared with the threads or children that run it.
-struct Shared<H, K> {
+pub(crate) struct Shared<H, K> {
     create: Factory<H>,
-    hooks: K,
-    config: ServerConfig,
-    handle: ServerHandle,
+    pub(crate) hooks: K,
+    pub(crate) config: ServerConfig,
+    pub(crate) handle: ServerHandle,
 }
 
 impl<H, K: Hooks> Shared<H, K> {
@@ -39,7 +35,7 @@ impl<H, K: Hooks> Shared<H, K> {
     /// `handle_error` (before the request ends, as Python does, so a client that sees its
     /// connection close knows the error was reported). Returns whether it succeeded. The
     /// request leaves the requests in flight (`admission` dropped) once it is counted.
-    fn run<T: Transport>(
+    pub(crate) fn run<T: Transport>(
         &self,
         incoming: T::Incoming,
         client_address: SocketAddress,
@@ -80,15 +76,6 @@ impl<H, K: Hooks> Shared<H, K> {
     }
 }
 
-/// What one attempt to take a request ended with.
-enum Accepted {
-    /// A request was taken (and dispatched, rejected, or failed to start), nothing was
-    /// pending, or a transient error (a client that gave up) was skipped.
-    Done,
-    /// The process or system is out of file descriptors: pause before trying again.
-    OutOfFds,
-}
-
 /// A server: transport `T` (e.g. [`Tcp`](crate::transport::Tcp)), mixin `M` (e.g.
 /// [`Threading`](crate::mixin::Threading)), handler `H` and hooks `K`.
 ///
@@ -114,9 +101,9 @@ enum Accepted {
 /// ```
 pub struct Server<T: Transport, M: Mixin, H, K: Hooks = DefaultHooks> {
     // Field order is drop order: the mixin waits for requests before the listener closes.
-    mixin: M,
-    listener: T::Listener,
-    shared: Arc<Shared<H, K>>,
+    pub(crate) mixin: M,
+    pub(crate) listener: Arc<T::Listener>,
+    pub(crate) shared: Arc<Shared<H, K>>,
     _transport: PhantomData<T>,
 }
 
@@ -254,7 +241,7 @@ where
                 });
                 return Ok(Server {
                     mixin,
-                    listener,
+                    listener: Arc::new(listener),
                     shared,
                     _transport: PhantomData,
                 });
@@ -319,143 +306,6 @@ where
         &self.shared.hooks
     }
 
-    /// Serves requests until [`ServerHandle::shutdown`] is called (Python: `serve_forever`).
-    ///
-    /// Waits in the blocking `accept` (`recv`) itself, or, for `Forking` and while it has no
-    /// room for a request, in `poll(2)` on a wake socket: either way a shutdown ends the
-    /// wait at once (there is no poll interval). Failed requests and failed accepts are
-    /// reported and skipped; running out of file descriptors pauses accepting briefly
-    /// instead of spinning. Returns `Ok` after a shutdown; a shutdown requested before the
-    /// call makes it return at once. Call it from one thread at a time.
-    pub fn serve_forever(&self) -> io::Result<()> {
-        // With `allow_reuse_port`, a poke could reach another process's socket on the port.
-        let blocking = !M::WAKES_WHILE_WAITING && !self.shared.config.allow_reuse_port;
-        let result = if blocking {
-            T::set_blocking(&self.listener, true)?;
-            let served = self.serve_until_shutdown(true);
-            served.and(T::set_blocking(&self.listener, false))
-        } else {
-            self.serve_until_shutdown(false)
-        };
-        self.shared.handle.clear_shutdown();
-        result
-    }
-
-    /// The serving loop; `blocking`: wait in `accept` whenever there is room for a request.
-    fn serve_until_shutdown(&self, blocking: bool) -> io::Result<()> {
-        let handle = &self.shared.handle;
-        let wake_fd = handle.wake().fd();
-        let listener_fd = self.listener.as_raw_fd();
-        let mut paused_until: Option<Instant> = None;
-        let mut reported_out_of_fds = false;
-        // Housekeeping first: wake-ups that came between two runs (a child that ended) were
-        // drained when the last run ended.
-        self.mixin.service_actions();
-        loop {
-            if handle.is_shutdown_requested() {
-                return Ok(());
-            }
-            // An expired pause is no pause: polling with a zero timeout would spin.
-            let pause = paused_until
-                .map(|t| t.saturating_duration_since(Instant::now()))
-                .filter(|p| !p.is_zero());
-            let listening =
-                pause.is_none() && self.mixin.has_capacity() && !handle.in_flight().is_full();
-            let accepted = if listening && blocking {
-                match handle.wait_for_request(|| self.accept_one()) {
-                    Some(accepted) => Some(accepted),
-                    None => return Ok(()),
-                }
-            } else {
-                let [woken, pending] = if listening {
-                    poll::readable([wake_fd, listener_fd], None)?
-                } else {
-                    let [woken] = poll::readable([wake_fd], pause)?;
-                    [woken, false]
-                };
-                if woken && handle.take_wake() {
-                    return Ok(());
-                }
-                pending.then(|| self.accept_one())
-            };
-            match accepted {
-                Some(Accepted::OutOfFds) => {
-                    if !reported_out_of_fds {
-                        crate::report::error(format_args!(
-                            "out of file descriptors: accepting pauses until some are freed"
-                        ));
-                        reported_out_of_fds = true;
-                    }
-                    paused_until = Some(Instant::now() + OUT_OF_FDS_PAUSE);
-                }
-                Some(Accepted::Done) => {
-                    paused_until = None;
-                    reported_out_of_fds = false;
-                }
-                None => {}
-            }
-            self.service_actions();
-        }
-    }
-
-    /// Waits up to the config's `timeout` for one request and serves it (Python:
-    /// `handle_request`); calls `handle_timeout` when none came in time.
-    pub fn handle_request(&self) -> io::Result<()> {
-        let deadline = self.shared.config.timeout.map(|t| Instant::now() + t);
-        loop {
-            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if remaining.is_some_and(|r| r.is_zero()) {
-                self.mixin.service_actions();
-                self.shared.hooks.handle_timeout();
-                return Ok(());
-            }
-            if let [true] = poll::readable([self.listener.as_raw_fd()], remaining)? {
-                self.accept_one();
-                return Ok(());
-            }
-        }
-    }
-
-    fn service_actions(&self) {
-        self.mixin.service_actions();
-        self.shared.hooks.service_actions();
-    }
-
-    /// Takes one pending request, if any, and hands it to the mixin (Python:
-    /// `_handle_request_noblock`).
-    fn accept_one(&self) -> Accepted {
-        let (incoming, client_address) = match T::accept(&self.listener, &self.shared.config) {
-            Ok(Some(request)) => request,
-            Ok(None) => return Accepted::Done,
-            Err(e) if is_out_of_fds(&e) => return Accepted::OutOfFds,
-            // A client that reset before we accepted it, or another passing error: skip it.
-            Err(_) => return Accepted::Done,
-        };
-        let shared = &self.shared;
-        if shared.handle.is_poke(&client_address) {
-            return Accepted::Done; // a shutdown's wake-up call, not a client
-        }
-        let counters = shared.handle.in_flight().counters();
-        counters.accepted.fetch_add(1, Ordering::Relaxed);
-        if !shared.hooks.verify_request(&client_address) {
-            counters.rejected.fetch_add(1, Ordering::Relaxed);
-            T::reject(incoming);
-            return Accepted::Done;
-        }
-        // In flight from now on, even while it waits for a pool worker: `max_connections`
-        // holds before the job starts, and a graceful close waits for it.
-        let admission = Admission::new(shared.handle.clone());
-        let job_shared = shared.clone();
-        let job_address = client_address.clone();
-        let job = move || job_shared.run::<T>(incoming, job_address, admission);
-        if let Err(e) = self.mixin.process(job) {
-            let error = RequestError::error(Stage::Dispatch, e);
-            shared.hooks.handle_error(&client_address, &error);
-            counters.record_end(false);
-        }
-        Accepted::Done
-    }
-
     /// Stops serving for good: waits for requests in flight as the mixin's `block_on_close`
     /// says, closes the socket and removes a unix socket file it created (Python:
     /// `server_close`). Dropping the server does the same.
@@ -483,13 +333,6 @@ where
         self.mixin.close();
         (handle.stats().cut - cut_before) as usize
     }
-}
-
-fn is_out_of_fds(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 impl<T: Transport, M: Mixin, H, K: Hooks> Drop for Server<T, M, H, K> {

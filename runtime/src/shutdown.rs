@@ -141,16 +141,27 @@ impl ServerHandle {
     }
 
     /// Runs `wait` (a blocking `accept` or `recv` on the server's socket) unless a shutdown
-    /// was asked for; a shutdown asked for meanwhile pokes the socket, so `wait` returns.
-    /// `None` when it did not run.
-    pub(crate) fn wait_for_request<R>(&self, wait: impl FnOnce() -> R) -> Option<R> {
+    /// was asked for or `over` is set; a shutdown asked for meanwhile pokes the socket, so
+    /// `wait` returns. `None` when it did not run.
+    pub(crate) fn wait_for_request<R>(
+        &self,
+        over: &AtomicBool,
+        wait: impl FnOnce() -> R,
+    ) -> Option<R> {
         let poker = &self.shared.poker;
-        // Marked before the flag is read, and `shutdown` sets the flag before it reads the
-        // mark (both SeqCst): either the flag is seen here or the poke is sent there.
+        // Counted before the flags are read, and `shutdown` (or the end of a serving run)
+        // sets its flag before it reads the count (all SeqCst): either a flag is seen here,
+        // or the waiting thread is counted there.
         poker.set_waiting(true);
-        let result = (!self.is_shutdown_requested()).then(wait);
+        let stop = self.is_shutdown_requested() || over.load(Ordering::SeqCst);
+        let result = (!stop).then(wait);
         poker.set_waiting(false);
         result
+    }
+
+    /// Waits until no thread waits in `wait_for_request` any more.
+    pub(crate) fn wait_until_none_waits(&self) {
+        self.shared.poker.wait_until_none_waits();
     }
 
     /// True when a request from `source` is a poke sent by `shutdown`, to be dropped.

@@ -1,14 +1,14 @@
-//! The pool mixin: a fixed set of workers fed by a bounded queue. A full queue stops the
-//! server accepting (clients wait in the kernel's backlog) until a worker takes a request;
-//! `close` serves every accepted request before joining the workers, and a worker survives
-//! a panicking hook.
+//! The pool mixin: a fixed set of workers that take requests themselves (by default) or are
+//! fed by a bounded queue. Busy workers or a full queue stop the server accepting (clients
+//! wait in the kernel's backlog) until a worker frees up; `close` serves every accepted
+//! request before joining the workers, and a worker survives a panicking hook.
 
 mod common;
 
 use std::sync::atomic::Ordering;
 
 use common::*;
-use socketserver_runtime::mixin::Pool;
+use socketserver_runtime::mixin::{Mixin, Pool};
 use socketserver_runtime::transport::Tcp;
 use socketserver_runtime::{
     HandlerResult, Hooks, RequestError, RequestHandler, Server, ServerConfig, SocketAddress,
@@ -20,10 +20,7 @@ fn pool_size_zero_means_four_workers_per_cpu_and_at_least_eight() {
     let server = Server::<Tcp, Pool, Echo>::bind("127.0.0.1:0").unwrap();
     let cpus = std::thread::available_parallelism().unwrap().get();
     assert_eq!(server.mixin().workers(), (4 * cpus).max(8));
-    assert_eq!(
-        server.config().effective_pool_queue_size(),
-        (4 * cpus).max(8)
-    );
+    assert_eq!(server.mixin().acceptors(), (4 * cpus).max(8));
     server.close();
 
     let server = Server::<Tcp, Pool, Echo>::builder()
@@ -134,14 +131,49 @@ fn close_serves_every_queued_request_before_joining_the_workers() {
     assert!(hooks.errors().is_empty(), "{:?}", hooks.errors());
 }
 
+/// Without a queue (the default), each idle worker takes a client itself: with both
+/// workers busy, a third client is not even accepted until one frees up.
 #[test]
-fn pool_queue_size_zero_means_pool_size() {
-    let server = Server::<Tcp, Pool, Echo>::builder()
-        .config(config(|c| c.pool_size = 5))
+fn without_a_queue_busy_workers_leave_clients_in_the_backlog() {
+    assert_eq!(ServerConfig::default().pool_queue_size, 0);
+    let greeter = Greeter::default();
+    let server = Server::<Tcp, Pool, Greeter>::builder()
+        .config(config(|c| c.pool_size = 2))
+        .handler(greeter.clone())
         .bind("127.0.0.1:0")
         .unwrap();
-    assert_eq!(server.config().effective_pool_queue_size(), 5);
-    assert_eq!(ServerConfig::default().pool_queue_size, 0);
+    assert_eq!(server.mixin().acceptors(), 2);
+    let serving = serve(server);
+    let address = serving.address();
+    let mut first = greeted(&address);
+    let mut second = greeted(&address);
+    let mut third = Client::connect(&address);
+    third.assert_nothing_arrives();
+    assert_eq!(serving.handle().stats().accepted, 2);
+    assert_eq!(serving.mixin().queued(), 0);
+
+    release(&mut first);
+    greeting_pid(&third.read_line());
+    release(&mut second);
+    release(&mut third);
+    let server = serving.stop();
+    let stats = server.handle().stats();
+    server.close();
+    assert_eq!(greeter.finished.load(Ordering::SeqCst), 3);
+    assert_eq!((stats.accepted, stats.completed, stats.failed), (3, 3, 0));
+}
+
+/// With `max_connections` below `pool_size`, only that many workers take requests.
+#[test]
+fn without_a_queue_max_connections_caps_the_workers() {
+    let server = Server::<Tcp, Pool, Echo>::builder()
+        .config(config(|c| {
+            c.pool_size = 6;
+            c.max_connections = 2;
+        }))
+        .bind("127.0.0.1:0")
+        .unwrap();
+    assert_eq!(server.mixin().workers(), 2);
     server.close();
 }
 

@@ -191,7 +191,11 @@ pub const OPTIONS: &[OptionSpec] = &[
     option("pool_size", count(1 << 16), Applies::Mixins(&["Pool"])),
     option(
         "pool_queue_size",
-        count(1 << 20),
+        ValueType::Int {
+            min: 0,
+            max: 1 << 20,
+            ty: IntType::Usize,
+        },
         Applies::Mixins(&["Pool"]),
     ),
     option("max_connections", count(1 << 24), Applies::Any),

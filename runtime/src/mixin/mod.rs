@@ -7,6 +7,7 @@ mod sync;
 mod threading;
 
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use forking::Forking;
@@ -39,6 +40,19 @@ pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
     where
         J: FnOnce() -> bool + Send + 'static;
 
+    /// How many of the mixin's own threads take requests from the server's socket
+    /// themselves, each serving what it takes (a `Pool` without a queue). 0 (the default):
+    /// the serving loop takes requests and hands each to `process`.
+    fn acceptors(&self) -> usize {
+        0
+    }
+
+    /// For one `serve_forever` run: has `acceptors()` of the mixin's threads call
+    /// `acceptor` again and again until it returns false. Called only when `acceptors() > 0`.
+    fn start_acceptors(&self, acceptor: Acceptor) {
+        let _ = acceptor;
+    }
+
     /// Whether `process` may be called now without blocking. Default: always.
     fn has_capacity(&self) -> bool {
         true
@@ -61,6 +75,10 @@ pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
     /// do nothing more.
     fn close(&self) {}
 }
+
+/// One turn of an acceptor thread (see [`Mixin::acceptors`]): waits for a request, serves it
+/// on the calling thread, and returns false once the server stops serving.
+pub type Acceptor = Arc<dyn Fn() -> bool + Send + std::marker::Sync>;
 
 /// Wakes the serving loop, so that it looks again at [`Mixin::has_capacity`].
 #[derive(Clone, Debug)]

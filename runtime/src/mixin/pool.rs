@@ -1,4 +1,5 @@
-//! `Pool`: a fixed set of worker threads fed by a bounded queue.
+//! `Pool`: a fixed set of worker threads that take requests from the socket themselves, or
+//! from a bounded queue the serving thread fills.
 
 use std::collections::VecDeque;
 use std::io;
@@ -6,17 +7,23 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use super::{Mixin, Waker};
+use super::{Acceptor, Mixin, Waker};
 use crate::config::{request_thread, ServerConfig};
 use crate::lock;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Runs requests on a fixed set of worker threads (`pool_size`) fed by a bounded queue
-/// (`pool_queue_size`). When the queue is full the server stops accepting, so clients wait
-/// in the kernel's backlog instead of in memory; a worker that takes a job from a full queue
-/// wakes the serving loop. `close` lets the workers finish every queued request, then joins
-/// them: an accepted connection is never dropped unserved.
+/// Runs requests on a fixed set of worker threads (`pool_size`).
+///
+/// By default (`pool_queue_size` 0) every idle worker waits in `accept` (`recv`) itself and
+/// serves what it takes, as a hand-written pre-threaded server does: a request costs no
+/// hand-off between threads, and when every worker is busy, clients wait in the kernel's
+/// backlog (`request_queue_size`). With `max_connections` below `pool_size`, the pool has
+/// that many workers. With `pool_queue_size` N > 0 (or `allow_reuse_port`, where this cannot be
+/// woken safely), the serving thread accepts into a queue of N requests that the workers
+/// drain; when the queue is full it stops accepting, and a worker that takes a request from a
+/// full queue wakes it. Either way, `close` lets the workers finish every request accepted,
+/// then joins them: an accepted connection is never dropped unserved.
 #[derive(Debug)]
 pub struct Pool {
     shared: Arc<Shared>,
@@ -24,11 +31,12 @@ pub struct Pool {
 }
 
 struct Shared {
-    queue: Mutex<Queue>,
-    /// Signalled when a job is queued or the pool closes.
+    state: Mutex<State>,
+    /// Signalled when a job is queued, a serving run starts, or the pool closes.
     work: Condvar,
     /// Signalled when a job leaves the queue (for `process` at the limit).
     room: Condvar,
+    /// The queue's bound; 0: no queue, the workers take requests themselves.
     capacity: usize,
     waker: Waker,
 }
@@ -42,41 +50,72 @@ impl std::fmt::Debug for Shared {
 }
 
 #[derive(Default)]
-struct Queue {
+struct State {
     jobs: VecDeque<Job>,
+    /// The acceptor of the latest serving run, numbered so that a worker runs each once.
+    acceptor: Option<(u64, Acceptor)>,
+    runs: u64,
     closing: bool,
 }
 
 impl Shared {
-    fn queue(&self) -> MutexGuard<'_, Queue> {
-        lock(&self.queue)
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
     }
 
-    /// A worker's life: take jobs until the pool closes and the queue is empty.
+    fn wait<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.work
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A queue worker's life: take jobs until the pool closes and the queue is empty.
     fn work(&self) {
         loop {
             let job = {
-                let mut queue = self.queue();
+                let mut state = self.state();
                 loop {
-                    if let Some(job) = queue.jobs.pop_front() {
-                        if queue.jobs.len() + 1 == self.capacity {
+                    if let Some(job) = state.jobs.pop_front() {
+                        if state.jobs.len() + 1 == self.capacity {
                             self.waker.wake();
                             self.room.notify_one();
                         }
                         break job;
                     }
-                    if queue.closing {
+                    if state.closing {
                         return;
                     }
-                    queue = self
-                        .work
-                        .wait(queue)
-                        .unwrap_or_else(PoisonError::into_inner);
+                    state = self.wait(state);
                 }
             };
             // A job reports its own failures; a panic escaping it (from a `handle_error`
             // hook) must not cost the pool a worker for good.
             let _ = catch_unwind(AssertUnwindSafe(job));
+        }
+    }
+
+    /// An accepting worker's life: run each serving run's acceptor until it says the run is
+    /// over, until the pool closes.
+    fn accept(&self) {
+        let mut last_run = 0;
+        loop {
+            let acceptor = {
+                let mut state = self.state();
+                loop {
+                    if state.closing {
+                        return;
+                    }
+                    if let Some((run, acceptor)) = &state.acceptor {
+                        if *run != last_run {
+                            last_run = *run;
+                            break acceptor.clone();
+                        }
+                    }
+                    state = self.wait(state);
+                }
+            };
+            // As in `work`: a panic from a hook must not end the worker.
+            while catch_unwind(AssertUnwindSafe(|| acceptor())).unwrap_or(true) {}
         }
     }
 }
@@ -87,20 +126,28 @@ impl Pool {
         lock(&self.workers).len()
     }
 
-    /// The number of requests accepted and waiting for a worker.
+    /// The number of requests accepted and waiting for a worker (always 0 without a queue).
     pub fn queued(&self) -> usize {
-        self.shared.queue().jobs.len()
+        self.shared.state().jobs.len()
     }
 }
 
 impl Mixin for Pool {
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self> {
-        let size = config.effective_pool_size();
+        let mut size = config.effective_pool_size();
+        let capacity = match config.pool_queue_size {
+            0 if config.allow_reuse_port => size,
+            n => n,
+        };
+        if capacity == 0 && config.max_connections > 0 {
+            // Each worker serves one request at a time.
+            size = size.min(config.max_connections);
+        }
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
+            state: Mutex::new(State::default()),
             work: Condvar::new(),
             room: Condvar::new(),
-            capacity: config.effective_pool_queue_size(),
+            capacity,
             waker,
         });
         let pool = Pool {
@@ -109,8 +156,11 @@ impl Mixin for Pool {
         };
         for _ in 0..size {
             let shared = pool.shared.clone();
-            let worker = request_thread(config.thread_stack_size).spawn(move || shared.work());
-            match worker {
+            let life = move || match shared.capacity {
+                0 => shared.accept(),
+                _ => shared.work(),
+            };
+            match request_thread(config.thread_stack_size).spawn(life) {
                 Ok(handle) => lock(&pool.workers).push(handle),
                 Err(e) => {
                     pool.close();
@@ -121,32 +171,55 @@ impl Mixin for Pool {
         Ok(pool)
     }
 
+    fn acceptors(&self) -> usize {
+        match self.shared.capacity {
+            0 => self.workers(),
+            _ => 0,
+        }
+    }
+
+    fn start_acceptors(&self, acceptor: Acceptor) {
+        let mut state = self.shared.state();
+        state.runs += 1;
+        state.acceptor = Some((state.runs, acceptor));
+        drop(state);
+        self.shared.work.notify_all();
+    }
+
     fn process<J>(&self, job: J) -> io::Result<()>
     where
         J: FnOnce() -> bool + Send + 'static,
     {
-        let mut queue = self.shared.queue();
-        while queue.jobs.len() >= self.shared.capacity {
-            queue = self
+        if self.shared.capacity == 0 {
+            // Without a queue only `handle_request` hands requests over: serve it here.
+            job();
+            return Ok(());
+        }
+        let mut state = self.shared.state();
+        while state.jobs.len() >= self.shared.capacity {
+            state = self
                 .shared
                 .room
-                .wait(queue)
+                .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        queue.jobs.push_back(Box::new(move || {
+        state.jobs.push_back(Box::new(move || {
             job();
         }));
-        drop(queue);
+        drop(state);
         self.shared.work.notify_one();
         Ok(())
     }
 
     fn has_capacity(&self) -> bool {
-        self.shared.queue().jobs.len() < self.shared.capacity
+        self.shared.capacity == 0 || self.shared.state().jobs.len() < self.shared.capacity
     }
 
     fn close(&self) {
-        self.shared.queue().closing = true;
+        let mut state = self.shared.state();
+        state.closing = true;
+        state.acceptor = None;
+        drop(state);
         self.shared.work.notify_all();
         let workers = std::mem::take(&mut *lock(&self.workers));
         for worker in workers {
