@@ -34,12 +34,13 @@ impl<H, K: Hooks> Shared<H, K> {
     /// Runs one request through its handler and ends it; reports a failure through
     /// `handle_error` (before the request ends, as Python does, so a client that sees its
     /// connection close knows the error was reported). Returns whether it succeeded. The
-    /// request leaves the requests in flight (`admission` dropped) once it is counted.
+    /// request leaves the requests in flight (`admission` dropped) once it is counted; a
+    /// request without admission runs in a forked child, whose exit status the server counts.
     pub(crate) fn run<T: Transport>(
         &self,
         incoming: T::Incoming,
         client_address: SocketAddress,
-        admission: Admission,
+        admission: Option<Admission>,
     ) -> bool
     where
         H: RequestHandler<T::Request>,
@@ -47,6 +48,10 @@ impl<H, K: Hooks> Shared<H, K> {
         let report = |error: RequestError| {
             self.hooks.handle_error(&client_address, &error);
             false
+        };
+        let count = |ok: bool| match &admission {
+            Some(_) => self.handle.in_flight().counters().record_end(ok),
+            None => ok,
         };
         let opened = T::open_request(
             incoming,
@@ -56,23 +61,20 @@ impl<H, K: Hooks> Shared<H, K> {
         );
         let mut request = match opened {
             Ok(request) => request,
-            Err(e) => return self.count(report(RequestError::error(Stage::Setup, e))),
+            Err(e) => return count(report(RequestError::error(Stage::Setup, e))),
         };
-        admission.attach(T::connection(&request));
+        if let Some(admission) = &admission {
+            admission.attach(T::connection(&request));
+        }
         let handled = run_handler(&*self.create, &mut request).map_err(report);
         let closed = T::close_request(request);
-        let ok = self.count(match (handled, closed) {
+        let ok = count(match (handled, closed) {
             (Ok(()), Ok(())) => true,
             (Ok(()), Err(e)) => report(RequestError::error(Stage::Finish, e)),
             (Err(_), _) => false,
         });
         drop(admission);
         ok
-    }
-
-    /// Counts a request that ended; returns `ok`.
-    fn count(&self, ok: bool) -> bool {
-        self.handle.in_flight().counters().record_end(ok)
     }
 }
 

@@ -41,10 +41,12 @@ enum Taken<J> {
 }
 
 /// Takes one request from `listener` (Python: the first half of `_handle_request_noblock`):
-/// counts it, asks `verify_request`, admits it, and returns the job that serves it.
+/// counts it, asks `verify_request`, admits it (unless it will run `in_a_child`), and returns
+/// the job that serves it.
 fn take_request<T, H, K>(
     listener: &T::Listener,
     shared: &Arc<Shared<H, K>>,
+    in_a_child: bool,
 ) -> Taken<impl FnOnce() -> bool + Send + 'static>
 where
     T: Transport,
@@ -70,7 +72,7 @@ where
     }
     // In flight from now on, even while it waits for a pool worker: `max_connections`
     // holds before the job starts, and a graceful close waits for it.
-    let admission = Admission::new(shared.handle.clone());
+    let admission = (!in_a_child).then(|| Admission::new(shared.handle.clone()));
     let job_shared = shared.clone();
     let job_address = client_address.clone();
     let job = move || job_shared.run::<T>(incoming, job_address, admission);
@@ -111,7 +113,7 @@ where
 {
     let taken = shared
         .handle
-        .wait_for_request(over, || take_request::<T, H, K>(listener, shared));
+        .wait_for_request(over, || take_request::<T, H, K>(listener, shared, false));
     match taken {
         None => return false,
         Some(Taken::Request(job, _)) => {
@@ -269,11 +271,12 @@ where
     /// Takes one pending request, if any, and hands it to the mixin (Python:
     /// `_handle_request_noblock`). True when the process is out of file descriptors.
     fn accept_one(&self) -> bool {
-        let (job, client_address) = match take_request::<T, H, K>(&self.listener, &self.shared) {
-            Taken::Request(job, client_address) => (job, client_address),
-            Taken::Nothing => return false,
-            Taken::OutOfFds => return true,
-        };
+        let (job, client_address) =
+            match take_request::<T, H, K>(&self.listener, &self.shared, M::RUNS_IN_CHILDREN) {
+                Taken::Request(job, client_address) => (job, client_address),
+                Taken::Nothing => return false,
+                Taken::OutOfFds => return true,
+            };
         if let Err(e) = self.mixin.process(job) {
             let error = RequestError::error(Stage::Dispatch, e);
             self.shared.hooks.handle_error(&client_address, &error);

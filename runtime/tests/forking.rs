@@ -167,14 +167,13 @@ fn forked_handler_error_and_panic_are_reported_by_the_child_and_next_client_serv
     );
 }
 
-#[test]
-fn max_children_holds_further_clients_until_a_child_ends() {
+/// A forking server whose config `limit` sets to two children at once: a third client is
+/// served only once a child ended.
+fn two_children_hold_further_clients_until_a_child_ends(limit: impl FnOnce(&mut ServerConfig)) {
+    let mut config = bounded_children();
+    limit(&mut config);
     let server = Server::<Tcp, Forking, Greeter>::builder()
-        .config({
-            let mut config = bounded_children();
-            config.max_children = 2;
-            config
-        })
+        .config(config)
         .bind("127.0.0.1:0")
         .unwrap();
     let serving = serve(server);
@@ -204,6 +203,17 @@ fn max_children_holds_further_clients_until_a_child_ends() {
     }
     wait_for_no_children(serving.mixin());
     serving.stop().close();
+}
+
+#[test]
+fn max_children_holds_further_clients_until_a_child_ends() {
+    two_children_hold_further_clients_until_a_child_ends(|c| c.max_children = 2);
+}
+
+/// `max_connections` counts requests in flight, which for a forking server are children.
+#[test]
+fn max_connections_holds_further_clients_until_a_child_ends() {
+    two_children_hold_further_clients_until_a_child_ends(|c| c.max_connections = 2);
 }
 
 /// A forking greeter server that runs at most one child at a time.

@@ -16,14 +16,15 @@ use crate::poll;
 ///
 /// The child runs the handler and leaves with `_exit(0)` on success, `_exit(1)` on error or
 /// panic, never returning into the parent's loop (buffered output not yet flushed is lost,
-/// as with Python's `os._exit`). At most `max_children` run at once: at the limit the server
-/// stops accepting until one ends. Ended children are reaped as soon as `SIGCHLD` wakes the
+/// as with Python's `os._exit`). At most `max_children` (and `max_connections`, when lower)
+/// run at once: at the limit the server stops accepting until one ends. Ended children are reaped as soon as `SIGCHLD` wakes the
 /// loop, so none lingers as a zombie; `close` waits for the rest when `block_on_close`.
 /// Only the children this server forked are ever waited for.
 #[derive(Debug)]
 pub struct Forking {
     children: Mutex<Vec<libc::pid_t>>,
-    max_children: usize,
+    /// The most children at once: `max_children`, or `max_connections` when lower.
+    limit: usize,
     block_on_close: bool,
     /// Set by `SIGCHLD`: some child may have ended.
     child_ended: Arc<AtomicBool>,
@@ -46,7 +47,7 @@ impl Forking {
     /// the oldest child ends when `wait_for_room`.
     fn reap(&self, wait_for_room: bool) {
         let mut children = self.children();
-        while wait_for_room && children.len() >= self.max_children.max(1) {
+        while wait_for_room && children.len() >= self.limit {
             let oldest = children.remove(0);
             self.wait(oldest, 0);
         }
@@ -77,6 +78,7 @@ impl Forking {
 
 impl Mixin for Forking {
     const WAKES_WHILE_WAITING: bool = true;
+    const RUNS_IN_CHILDREN: bool = true;
 
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self> {
         let child_ended = Arc::new(AtomicBool::new(false));
@@ -84,7 +86,11 @@ impl Mixin for Forking {
         let sigchld_flag = SignalRegistration(flag);
         Ok(Forking {
             children: Mutex::new(Vec::new()),
-            max_children: config.max_children,
+            limit: match config.max_connections {
+                0 => config.max_children,
+                n => config.max_children.min(n),
+            }
+            .max(1),
             block_on_close: config.block_on_close,
             child_ended,
             _sigchld_flag: sigchld_flag,
@@ -99,9 +105,11 @@ impl Mixin for Forking {
     {
         // Only at the limit: the serving loop reaps on SIGCHLD, and a sweep before every
         // fork would cost a `wait4` per child per connection.
-        if self.children().len() >= self.max_children.max(1) {
+        if self.children().len() >= self.limit {
             self.reap(true);
         }
+        // Read before the fork: every page the child touches costs it a page fault.
+        let signals_caught = crate::signals::caught();
         // SAFETY: fork is called from the serving thread; the child only runs the job and
         // leaves with `_exit`, never returning into the caller.
         match unsafe { libc::fork() } {
@@ -110,7 +118,7 @@ impl Mixin for Forking {
                 // While the parent routes these to its own loop (`ShutdownSignals`), the
                 // child must die of them instead: so that a graceful stop can end it, and so
                 // that a Ctrl-C reaching the whole process group is not counted twice.
-                if crate::signals::caught() {
+                if signals_caught {
                     // SAFETY: resetting dispositions in the single-threaded child.
                     unsafe {
                         libc::signal(libc::SIGTERM, libc::SIG_DFL);
@@ -130,7 +138,7 @@ impl Mixin for Forking {
     }
 
     fn has_capacity(&self) -> bool {
-        self.children().len() < self.max_children.max(1)
+        self.children().len() < self.limit
     }
 
     fn service_actions(&self) {

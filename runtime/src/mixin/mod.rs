@@ -31,6 +31,11 @@ pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
     /// per request than `poll` then `accept`, and a shutdown pokes the socket to end the wait.
     const WAKES_WHILE_WAITING: bool = false;
 
+    /// Whether requests run in child processes (`Forking`). Their memory never reaches the
+    /// server, so the server does not track them as in flight (the mixin limits and counts
+    /// them itself), and the job it gets neither tracks nor counts the request either.
+    const RUNS_IN_CHILDREN: bool = false;
+
     /// Creates the mixin's state for a server with `config`.
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self>;
 
