@@ -1,7 +1,6 @@
 //! Requests in flight in this process: counted (for `max_connections` and the counters),
 //! waited for (graceful close), and cut (their sockets shut down so blocked reads return).
 
-use std::collections::HashMap;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -26,12 +25,63 @@ pub(crate) struct InFlight {
 
 #[derive(Debug, Default)]
 struct State {
-    next_id: u64,
-    requests: HashMap<u64, Option<Arc<StreamSocket>>>,
+    requests: Requests,
     /// Someone waits in `wait_idle`: request ends must signal `changed`.
     waiting: bool,
     /// Requests were cut: waiters stop waiting.
     cut: bool,
+}
+
+/// The requests in flight, each in a slot (its id) that is reused once it ends: admitting
+/// and ending a request costs no hashing and, once the table has grown, no allocation.
+#[derive(Debug, Default)]
+struct Requests {
+    /// `None`: a free slot; `Some(connection)`: a request, with its connection once opened.
+    slots: Vec<Option<Option<Arc<StreamSocket>>>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl Requests {
+    fn insert(&mut self) -> usize {
+        self.len += 1;
+        match self.free.pop() {
+            Some(id) => {
+                self.slots[id] = Some(None);
+                id
+            }
+            None => {
+                self.slots.push(Some(None));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn get_mut(&mut self, id: usize) -> Option<&mut Option<Arc<StreamSocket>>> {
+        self.slots.get_mut(id)?.as_mut()
+    }
+
+    fn remove(&mut self, id: usize) {
+        if let Some(slot) = self.slots.get_mut(id) {
+            if slot.take().is_some() {
+                self.free.push(id);
+                self.len -= 1;
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The connections of the requests that have one.
+    fn connections(&self) -> impl Iterator<Item = &Arc<StreamSocket>> {
+        self.slots.iter().flatten().flatten()
+    }
 }
 
 /// What the server has done so far; read with [`ServerHandle::stats`](crate::ServerHandle::stats).
@@ -71,7 +121,7 @@ pub struct Stats {
 /// Dropping it wakes the serving loop if it was held at `max_connections`.
 pub(crate) struct Admission {
     server: ServerHandle,
-    id: u64,
+    id: usize,
 }
 
 impl Admission {
@@ -131,29 +181,26 @@ impl InFlight {
         &self.counters
     }
 
-    fn admit(&self) -> u64 {
+    fn admit(&self) -> usize {
         let mut state = self.state();
-        let id = state.next_id;
-        state.next_id += 1;
-        state.requests.insert(id, None);
-        id
+        state.requests.insert()
     }
 
-    fn attach(&self, id: u64, socket: Option<Arc<StreamSocket>>) {
+    fn attach(&self, id: usize, socket: Option<Arc<StreamSocket>>) {
         let Some(socket) = socket else { return };
         let mut state = self.state();
         if state.cut {
             let _ = socket.shutdown(Shutdown::Both);
             self.counters.cut.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(slot) = state.requests.get_mut(&id) {
+        if let Some(slot) = state.requests.get_mut(id) {
             *slot = Some(socket);
         }
     }
 
-    fn release(&self, id: u64, wake: &Wake) {
+    fn release(&self, id: usize, wake: &Wake) {
         let mut state = self.state();
-        state.requests.remove(&id);
+        state.requests.remove(id);
         if state.waiting && state.requests.is_empty() {
             self.changed.notify_all();
         }
@@ -196,7 +243,7 @@ impl InFlight {
         }
         state.cut = true;
         let mut cut = 0;
-        for socket in state.requests.values().flatten() {
+        for socket in state.requests.connections() {
             let _ = socket.shutdown(Shutdown::Both);
             cut += 1;
         }
@@ -216,5 +263,29 @@ impl InFlight {
             rejected: c.rejected.load(Ordering::Relaxed),
             cut: c.cut.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_slots_are_reused_and_counted() {
+        let mut requests = Requests::default();
+        let (a, b) = (requests.insert(), requests.insert());
+        assert_ne!(a, b);
+        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        *requests.get_mut(b).unwrap() = Some(Arc::new(StreamSocket::Unix(ours)));
+        assert_eq!((requests.len(), requests.connections().count()), (2, 1));
+        requests.remove(a);
+        requests.remove(a); // a second end of the same request changes nothing
+        assert_eq!(requests.len(), 1);
+        assert!(requests.get_mut(a).is_none());
+        assert_eq!(requests.insert(), a, "the free slot is reused");
+        requests.remove(a);
+        requests.remove(b);
+        assert!(requests.is_empty());
+        assert_eq!(requests.connections().count(), 0);
     }
 }

@@ -73,6 +73,9 @@ where
     // In flight from now on, even while it waits for a pool worker: `max_connections`
     // holds before the job starts, and a graceful close waits for it.
     let admission = (!in_a_child).then(|| Admission::new(shared.handle.clone()));
+    if in_a_child {
+        T::prepare_child(&shared.config);
+    }
     let job_shared = shared.clone();
     let job_address = client_address.clone();
     let job = move || job_shared.run::<T>(incoming, job_address, admission);

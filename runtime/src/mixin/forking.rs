@@ -108,7 +108,7 @@ impl Mixin for Forking {
         if self.children().len() >= self.limit {
             self.reap(true);
         }
-        // Read before the fork: every page the child touches costs it a page fault.
+        // Before the fork: every page the child touches costs it a page fault.
         let signals_caught = crate::signals::caught();
         // SAFETY: fork is called from the serving thread; the child only runs the job and
         // leaves with `_exit`, never returning into the caller.

@@ -164,3 +164,10 @@ impl DatagramRequest {
         Ok(())
     }
 }
+
+impl Drop for DatagramRequest {
+    /// The datagram's buffer serves the thread's next datagram.
+    fn drop(&mut self) {
+        super::spare::keep(std::mem::take(self.rfile.get_mut()));
+    }
+}

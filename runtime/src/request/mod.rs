@@ -1,7 +1,11 @@
 //! The two kinds of request a handler receives: a connection or a datagram.
 
 mod datagram;
+mod spare;
 mod stream;
 
 pub use datagram::{DatagramRequest, DatagramSocket};
+pub(crate) use spare::{
+    keep as keep_spare_buffer, prepare as prepare_spare_buffer, take as take_spare_buffer,
+};
 pub use stream::{RFile, StreamRequest, StreamSocket, WFile};

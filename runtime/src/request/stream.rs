@@ -1,12 +1,14 @@
 //! `StreamRequest`: one accepted connection (TCP or unix stream), Python's
 //! `StreamRequestHandler` attributes as methods.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
+
+use socket2::SockRef;
 
 use crate::address::SocketAddress;
 use crate::config::ServerConfig;
@@ -157,22 +159,63 @@ impl Write for Shared {
 }
 
 /// Python's `rfile`: the connection, buffered for reading lines.
+///
+/// Its buffer (`rbufsize` bytes) is kept by the thread when the request ends and reused by
+/// the thread's next request, so a serving thread or pool worker allocates it once, and a
+/// forked child none at all.
 #[derive(Debug)]
-pub struct RFile(BufReader<Shared>);
+pub struct RFile {
+    socket: Shared,
+    /// Holds the bytes read and not yet consumed, `buf[pos..]`; room for `rbufsize`.
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl RFile {
+    fn new(socket: Shared, capacity: usize) -> RFile {
+        let mut buf = super::spare::take(capacity);
+        buf.clear();
+        RFile {
+            socket,
+            buf,
+            pos: 0,
+        }
+    }
+}
+
+impl Drop for RFile {
+    fn drop(&mut self) {
+        super::spare::keep(std::mem::take(&mut self.buf));
+    }
+}
 
 impl Read for RFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        // Nothing buffered and a read at least as large as the buffer: skip the copy.
+        if self.pos == self.buf.len() && out.len() >= self.buf.capacity() {
+            return self.socket.read(out);
+        }
+        let n = self.fill_buf()?.read(out)?;
+        self.consume(n);
+        Ok(n)
     }
 }
 
 impl BufRead for RFile {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.0.fill_buf()
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            // Into the spare capacity, never initialised: only the bytes read are touched.
+            let n = SockRef::from(&*self.socket.0).recv(self.buf.spare_capacity_mut())?;
+            // SAFETY: `recv` initialised the first `n` bytes of the spare capacity.
+            unsafe { self.buf.set_len(n) };
+        }
+        Ok(&self.buf[self.pos..])
     }
 
     fn consume(&mut self, amt: usize) {
-        self.0.consume(amt)
+        self.pos = (self.pos + amt).min(self.buf.len());
     }
 }
 
@@ -248,10 +291,7 @@ impl StreamRequest {
             tcp.set_nodelay(true)?;
         }
         let socket = Arc::new(socket);
-        let rfile = RFile(BufReader::with_capacity(
-            config.rbufsize.max(1),
-            Shared(socket.clone()),
-        ));
+        let rfile = RFile::new(Shared(socket.clone()), config.rbufsize.max(1));
         let writer = Shared(socket.clone());
         let wfile = WFile(if config.wbufsize == 0 {
             Writer::Direct(writer)
@@ -315,5 +355,47 @@ impl StreamRequest {
     pub(crate) fn close(mut self) {
         let _ = self.wfile.flush();
         let _ = self.socket.shutdown(Shutdown::Write);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rfile_over(data: &[u8], capacity: usize) -> RFile {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        (&theirs).write_all(data).unwrap();
+        drop(theirs);
+        RFile::new(Shared(Arc::new(StreamSocket::Unix(ours))), capacity)
+    }
+
+    #[test]
+    fn rfile_reads_lines_across_buffer_boundaries_and_large_reads_directly() {
+        let mut rfile = rfile_over(b"first line\nsecond\n0123456789", 4);
+        let mut line = String::new();
+        rfile.read_line(&mut line).unwrap();
+        assert_eq!(line, "first line\n");
+        line.clear();
+        rfile.read_line(&mut line).unwrap();
+        assert_eq!(line, "second\n");
+        let mut rest = [0u8; 10];
+        rfile.read_exact(&mut rest).unwrap();
+        assert_eq!(&rest, b"0123456789");
+        assert_eq!(rfile.read(&mut rest).unwrap(), 0, "EOF");
+    }
+
+    #[test]
+    fn the_next_request_on_a_thread_reuses_the_buffer_and_sees_only_its_own_bytes() {
+        let mut first = rfile_over(b"abcdefgh", 8);
+        let mut byte = [0u8];
+        first.read_exact(&mut byte).unwrap(); // 7 bytes left unread in the buffer
+        let address = first.buf.as_ptr();
+        drop(first);
+        let mut second = rfile_over(b"xy", 8);
+        assert!(second.buf.is_empty());
+        assert_eq!(second.buf.as_ptr(), address, "the buffer was reused");
+        let mut all = Vec::new();
+        second.read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"xy");
     }
 }

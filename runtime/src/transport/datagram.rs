@@ -14,7 +14,9 @@ use super::socket::{self, SocketFile};
 use super::{BindAddress, Transport};
 use crate::address::{resolve_inet, resolve_unix, SocketAddress};
 use crate::config::ServerConfig;
-use crate::request::{DatagramRequest, DatagramSocket};
+use crate::request::{
+    keep_spare_buffer, prepare_spare_buffer, take_spare_buffer, DatagramRequest, DatagramSocket,
+};
 use crate::shutdown::ServerHandle;
 
 /// The server's datagram socket, shared with the requests that reply from it, and the
@@ -62,7 +64,8 @@ fn receive(
     listener: &DatagramListener,
     config: &ServerConfig,
 ) -> io::Result<Option<(Datagram, SocketAddress)>> {
-    let mut data = Vec::with_capacity(config.max_packet_size);
+    let mut data = take_spare_buffer(config.max_packet_size);
+    data.clear();
     let buf: &mut [MaybeUninit<u8>] = data.spare_capacity_mut();
     let flags = if listener.blocking.load(Ordering::Relaxed) {
         libc::MSG_TRUNC
@@ -81,8 +84,21 @@ fn receive(
             };
             Ok(Some((datagram, SocketAddress::from_sockaddr(addr))))
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-        Err(e) => Err(e),
+        Err(e) => {
+            keep_spare_buffer(data);
+            match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(None),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Datagram {
+    /// Not served (a poke, a rejected datagram, the parent's copy of a forked one): the buffer
+    /// serves the thread's next datagram.
+    fn drop(&mut self) {
+        keep_spare_buffer(std::mem::take(&mut self.data));
     }
 }
 
@@ -119,16 +135,22 @@ macro_rules! datagram_transport {
                 receive(listener, config)
             }
 
+            fn prepare_child(_config: &ServerConfig) {
+                // The datagram's buffer comes from this thread already.
+                prepare_spare_buffer(None);
+            }
+
             fn open_request(
                 incoming: Datagram,
                 client_address: SocketAddress,
                 server: ServerHandle,
                 config: &ServerConfig,
             ) -> io::Result<DatagramRequest> {
+                let mut incoming = incoming;
                 Ok(DatagramRequest::new(
-                    incoming.data,
+                    std::mem::take(&mut incoming.data),
                     incoming.truncated,
-                    incoming.socket,
+                    incoming.socket.clone(),
                     client_address,
                     server,
                     config.send_empty_reply,

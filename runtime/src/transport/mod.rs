@@ -48,6 +48,11 @@ pub trait Transport: Send + Sync + Sized + 'static {
         config: &ServerConfig,
     ) -> io::Result<Option<(Self::Incoming, SocketAddress)>>;
 
+    /// Readies the serving thread to fork a child that will open a request: what the child
+    /// would otherwise set up itself (each page it writes is a copy-on-write page fault).
+    /// Called before each fork of a `Forking` server.
+    fn prepare_child(config: &ServerConfig);
+
     /// Turns what `accept` returned into the handler's request (applying per-request
     /// options such as timeouts).
     fn open_request(

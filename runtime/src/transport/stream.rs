@@ -12,7 +12,7 @@ use super::socket::{self, SocketFile};
 use super::{BindAddress, Transport};
 use crate::address::{resolve_inet, resolve_unix, SocketAddress};
 use crate::config::ServerConfig;
-use crate::request::{StreamRequest, StreamSocket};
+use crate::request::{prepare_spare_buffer, StreamRequest, StreamSocket};
 use crate::shutdown::ServerHandle;
 
 /// A listening stream socket (non-blocking, except while a serving loop waits in `accept`),
@@ -75,6 +75,10 @@ macro_rules! stream_transport {
                 _config: &ServerConfig,
             ) -> io::Result<Option<(StreamSocket, SocketAddress)>> {
                 Ok(accept(listener)?.map(|(s, a)| (StreamSocket::$variant(<$std>::from(s)), a)))
+            }
+
+            fn prepare_child(config: &ServerConfig) {
+                prepare_spare_buffer(Some(config.rbufsize.max(1)));
             }
 
             fn open_request(
