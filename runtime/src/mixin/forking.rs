@@ -17,9 +17,10 @@ use crate::poll;
 /// The child runs the handler and leaves with `_exit(0)` on success, `_exit(1)` on error or
 /// panic, never returning into the parent's loop (buffered output not yet flushed is lost,
 /// as with Python's `os._exit`). At most `max_children` (and `max_connections`, when lower)
-/// run at once: at the limit the server stops accepting until one ends. Ended children are reaped as soon as `SIGCHLD` wakes the
-/// loop, so none lingers as a zombie; `close` waits for the rest when `block_on_close`.
-/// Only the children this server forked are ever waited for.
+/// run at once: at the limit the server stops accepting until one ends. Ended children are
+/// reaped as soon as `SIGCHLD` wakes the loop, so none lingers as a zombie; `close` waits
+/// for the rest when `block_on_close`. Only the children this server forked are ever
+/// waited for.
 #[derive(Debug)]
 pub struct Forking {
     children: Mutex<Vec<libc::pid_t>>,
