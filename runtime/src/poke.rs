@@ -87,9 +87,17 @@ impl Poker {
         }
     }
 
-    /// Waits until no thread is in a blocking call (after a shutdown poked them all).
+    /// Waits until no thread is in a blocking call (after a shutdown poked them all). Pokes
+    /// again every 100 ms meanwhile, in case a poke was lost (it could not be sent, or a
+    /// thread took a client instead and another thread started waiting).
     pub(crate) fn wait_until_none_waits(&self) {
-        while self.waiting.load(Ordering::SeqCst) > 0 {
+        for turn in 1.. {
+            if self.waiting.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if turn % 2000 == 0 {
+                self.poke_if_waiting();
+            }
             std::thread::sleep(std::time::Duration::from_micros(50));
         }
     }

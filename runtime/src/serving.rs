@@ -155,13 +155,13 @@ where
     pub fn serve_forever(&self) -> io::Result<()> {
         // With `allow_reuse_port`, a poke could reach another process's socket on the port.
         let blocking = !M::WAKES_WHILE_WAITING && !self.shared.config.allow_reuse_port;
-        let result = if self.mixin.acceptors() > 0 {
+        let acceptors = self.mixin.acceptors() > 0;
+        let result = if acceptors || blocking {
             T::set_blocking(&self.listener, true)?;
-            let served = self.serve_through_acceptors();
-            served.and(T::set_blocking(&self.listener, false))
-        } else if blocking {
-            T::set_blocking(&self.listener, true)?;
-            let served = self.serve_until_shutdown(true);
+            let served = match acceptors {
+                true => self.serve_through_acceptors(),
+                false => self.serve_until_shutdown(true),
+            };
             served.and(T::set_blocking(&self.listener, false))
         } else {
             self.serve_until_shutdown(false)
