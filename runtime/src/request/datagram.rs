@@ -100,7 +100,7 @@ impl DatagramRequest {
     ) -> DatagramRequest {
         DatagramRequest {
             rfile: Cursor::new(data),
-            wfile: Vec::new(),
+            wfile: super::spare::take_reply(),
             truncated,
             socket,
             client_address,
@@ -166,8 +166,9 @@ impl DatagramRequest {
 }
 
 impl Drop for DatagramRequest {
-    /// The datagram's buffer serves the thread's next datagram.
+    /// The datagram's and the reply's buffers serve the thread's next datagram.
     fn drop(&mut self) {
         super::spare::keep(std::mem::take(self.rfile.get_mut()));
+        super::spare::keep_reply(std::mem::take(&mut self.wfile));
     }
 }

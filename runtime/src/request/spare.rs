@@ -1,38 +1,67 @@
-//! One spare buffer per thread: a request's read buffer outlives the request, for the
-//! thread's next one. A serving thread or pool worker then allocates it once instead of per
-//! request, and a forked child not at all (an allocation there writes to the allocator's
-//! pages, each write a copy-on-write page fault).
+//! Spare buffers, kept per thread: a request's buffers outlive the request, for the thread's
+//! next one. A serving thread or pool worker then allocates them once instead of per request,
+//! and a forked child not at all (an allocation there writes to the allocator's pages, each
+//! write a copy-on-write page fault).
+//!
+//! Two kinds: a read buffer of a fixed capacity (`rbufsize`, `max_packet_size`), and a
+//! datagram's reply buffer, which grows as the handler writes.
 
 use std::cell::Cell;
 
 thread_local! {
-    static SPARE: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
+    static READ: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
+    static REPLY: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
 }
 
-/// A buffer with room for exactly `capacity` bytes: the thread's spare one if it has that
-/// room, else a new one. Its length is whatever its last user left.
+/// A read buffer with room for exactly `capacity` bytes: the thread's spare one if it has
+/// that room, else a new one. Its length is whatever its last user left.
 pub(crate) fn take(capacity: usize) -> Vec<u8> {
-    match SPARE.take() {
+    match READ.take() {
         Some(buf) if buf.capacity() == capacity => buf,
         _ => Vec::with_capacity(capacity),
     }
 }
 
-/// Readies the thread's spare buffer for a thread about to fork a child that will take one
-/// of `capacity` (if any): the slot set up (a child that registered its destructor itself
-/// would page the dynamic loader in, a dozen page faults) and the buffer allocated (a child
-/// that allocated would write to the allocator's pages).
-pub(crate) fn prepare(capacity: Option<usize>) {
-    match capacity {
-        Some(capacity) => keep(take(capacity)),
-        None => SPARE.with(|_| ()),
+/// Keeps `buf` as the thread's spare read buffer.
+pub(crate) fn keep(buf: Vec<u8>) {
+    if buf.capacity() > 0 {
+        READ.set(Some(buf));
     }
 }
 
-/// Keeps `buf` as the thread's spare buffer.
-pub(crate) fn keep(buf: Vec<u8>) {
+/// An empty reply buffer: the thread's spare one, or a new one.
+pub(crate) fn take_reply() -> Vec<u8> {
+    let mut buf = REPLY.take().unwrap_or_default();
+    buf.clear();
+    buf
+}
+
+/// Keeps `buf` as the thread's spare reply buffer.
+pub(crate) fn keep_reply(buf: Vec<u8>) {
     if buf.capacity() > 0 {
-        SPARE.set(Some(buf));
+        REPLY.set(Some(buf));
+    }
+}
+
+/// The room a reply buffer is readied with: what `io::copy` into a `Vec` reserves.
+const REPLY_ROOM: usize = 8 * 1024;
+
+/// Readies the thread's spare buffers for a thread about to fork a child that will take a
+/// read buffer of `read` bytes (if any) and a reply buffer (if `reply`): the slots set up
+/// (a child that registered their destructors itself would page the dynamic loader in, a
+/// dozen page faults) and the buffers allocated (a child that allocated would write to the
+/// allocator's pages).
+pub(crate) fn prepare(read: Option<usize>, reply: bool) {
+    match read {
+        Some(capacity) => keep(take(capacity)),
+        None => READ.with(|_| ()),
+    }
+    if reply {
+        let mut buf = take_reply();
+        buf.reserve(REPLY_ROOM);
+        keep_reply(buf);
+    } else {
+        REPLY.with(|_| ());
     }
 }
 
@@ -41,7 +70,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_kept_buffer_of_the_same_capacity_is_taken_again() {
+    fn a_kept_read_buffer_of_the_same_capacity_is_taken_again() {
         let mut buf = take(64);
         buf.extend_from_slice(b"left over");
         let address = buf.as_ptr();
@@ -51,5 +80,22 @@ mod tests {
         keep(again);
         let other = take(32);
         assert_eq!((other.capacity(), other.len()), (32, 0));
+    }
+
+    #[test]
+    fn a_kept_reply_buffer_comes_back_empty() {
+        let mut reply = take_reply();
+        reply.extend_from_slice(b"sent");
+        let address = reply.as_ptr();
+        keep_reply(reply);
+        let again = take_reply();
+        assert_eq!((again.as_ptr(), again.len()), (address, 0));
+    }
+
+    #[test]
+    fn prepared_buffers_are_there_to_take() {
+        prepare(Some(128), true);
+        assert!(take_reply().capacity() >= REPLY_ROOM);
+        assert_eq!(take(128).capacity(), 128);
     }
 }

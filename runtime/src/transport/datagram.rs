@@ -136,8 +136,8 @@ macro_rules! datagram_transport {
             }
 
             fn prepare_child(_config: &ServerConfig) {
-                // The datagram's buffer comes from this thread already.
-                prepare_spare_buffer(None);
+                // The datagram's buffer comes from this thread already; the reply's not.
+                prepare_spare_buffer(None, true);
             }
 
             fn open_request(

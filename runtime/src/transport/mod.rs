@@ -50,8 +50,10 @@ pub trait Transport: Send + Sync + Sized + 'static {
 
     /// Readies the serving thread to fork a child that will open a request: what the child
     /// would otherwise set up itself (each page it writes is a copy-on-write page fault).
-    /// Called before each fork of a `Forking` server.
-    fn prepare_child(config: &ServerConfig);
+    /// Called before each fork of a `Forking` server. Default: nothing to ready.
+    fn prepare_child(config: &ServerConfig) {
+        let _ = config;
+    }
 
     /// Turns what `accept` returned into the handler's request (applying per-request
     /// options such as timeouts).

@@ -78,7 +78,7 @@ macro_rules! stream_transport {
             }
 
             fn prepare_child(config: &ServerConfig) {
-                prepare_spare_buffer(Some(config.rbufsize.max(1)));
+                prepare_spare_buffer(Some(config.rbufsize.max(1)), false);
             }
 
             fn open_request(
