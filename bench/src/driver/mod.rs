@@ -1009,7 +1009,7 @@ impl Bench {
         let c = &self.config;
         if c.syscalls {
             let sys = |case: &str, kind: &str| self.syscalls_of(case, kind).map(|s| s.per_op);
-            for kind in ["ours-sync", "ours-threading", "ours-forking"] {
+            for kind in ["ours-sync", "ours-threading", "ours-forking", "ours-pool"] {
                 let v = sys("tcp-pingpong-c1", kind);
                 targets.push(Target {
                     what: format!("syscalls per round trip on an open connection, {kind}: 2"),
@@ -1019,6 +1019,7 @@ impl Bench {
             }
             for (kind, limit, hand) in [
                 ("ours-sync", 7.0, "hand-sync"),
+                ("ours-pool", 7.0, "hand-sync"),
                 ("ours-threading", 23.0, "hand-threading"),
                 ("ours-forking", 15.0, "hand-forking"),
             ] {
@@ -1029,16 +1030,18 @@ impl Bench {
                     met: v.map(|v| v <= limit + 0.05),
                 });
             }
-            let v = sys("udp-datagram-c1", "ours-sync");
-            targets.push(Target {
-                what: "syscalls per datagram, ours-sync: at most 3".into(),
-                measured: format!(
-                    "{} (hand-sync: {})",
-                    opt(v),
-                    opt(sys("udp-datagram-c1", "hand-sync"))
-                ),
-                met: v.map(|v| v <= 3.05),
-            });
+            for kind in ["ours-sync", "ours-pool"] {
+                let v = sys("udp-datagram-c1", kind);
+                targets.push(Target {
+                    what: format!("syscalls per datagram, {kind}: at most 3"),
+                    measured: format!(
+                        "{} (hand-sync: {})",
+                        opt(v),
+                        opt(sys("udp-datagram-c1", "hand-sync"))
+                    ),
+                    met: v.map(|v| v <= 3.05),
+                });
+            }
         }
         if c.cpu {
             for case in ["tcp-pingpong-c1", "tcp-churn-c1", "udp-datagram-c1"] {
@@ -1056,16 +1059,19 @@ impl Bench {
                     });
                 }
             }
-            let (a, b) = (
-                self.median_cpu("tcp-churn-c1", "ours-forking"),
-                self.median_cpu("tcp-churn-c1", "python-forking"),
-            );
-            let r = self.cpu_ratio("tcp-churn-c1", "python-forking", "ours-forking");
-            targets.push(Target {
-                what: "forking: at least 6x less server CPU per connection than Python's ForkingTCPServer".into(),
-                measured: format!("{}x less ({} vs {} µs)", r.map_or("-".into(), |r| format!("{r:.2}")), opt(a), opt(b)),
-                met: r.map(|r| r >= 6.0),
-            });
+            for (case, ours, python, factor, what) in [
+                ("tcp-churn-c1", "ours-forking", "python-forking", 6.0, "forking: at least 6x less server CPU per connection than Python's ForkingTCPServer"),
+                ("tcp-churn-c1", "ours-pool", "python-threading", 4.0, "pool: at least 4x less server CPU per connection than Python's ThreadingTCPServer"),
+                ("udp-datagram-c1", "ours-pool", "python-threading", 10.0, "pool: at least 10x less server CPU per datagram than Python's ThreadingUDPServer"),
+            ] {
+                let (a, b) = (self.median_cpu(case, ours), self.median_cpu(case, python));
+                let r = self.cpu_ratio(case, python, ours);
+                targets.push(Target {
+                    what: what.into(),
+                    measured: format!("{}x less ({} vs {} µs)", r.map_or("-".into(), |r| format!("{r:.2}")), opt(a), opt(b)),
+                    met: r.map(|r| r >= factor),
+                });
+            }
         }
         if c.throughput {
             if let Some(case) = self.cases.iter().find(|c| c.id() == "tcp-pingpong-c128") {
