@@ -1,14 +1,20 @@
 //! Requests in flight in this process: counted (for `max_connections` and the counters),
 //! waited for (graceful close), and cut (their sockets shut down so blocked reads return).
 
+use std::cell::Cell;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::lock;
 use crate::request::StreamSocket;
 use crate::shutdown::{ServerHandle, Wake};
+
+/// Shards of the in-flight table: each thread admits into its own (by a number it takes
+/// once), so that pool workers admitting and ending requests at the same moment do not
+/// contend for one lock.
+const SHARDS: usize = 16;
 
 /// The requests in flight in this process, from their accept to their end, with the
 /// connection of each once it is opened (datagram requests have none: they cannot linger on
@@ -17,34 +23,31 @@ use crate::shutdown::{ServerHandle, Wake};
 pub(crate) struct InFlight {
     /// `max_connections`; 0 for no limit.
     limit: usize,
-    state: Mutex<State>,
-    /// Signalled when the last request ends while someone waits, or when requests are cut.
+    shards: [Mutex<Requests>; SHARDS],
+    /// The requests in all shards.
+    active: AtomicUsize,
+    /// Requests were cut: waiters stop waiting, requests that start are cut at once.
+    cut: AtomicBool,
+    /// How many threads wait in `wait_idle`: the last request to end must signal `changed`.
+    waiters: AtomicUsize,
+    idle: Mutex<()>,
+    /// Signalled (under `idle`) when the last request ends while someone waits, or when
+    /// requests are cut.
     changed: Condvar,
     counters: Counters,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    requests: Requests,
-    /// Someone waits in `wait_idle`: request ends must signal `changed`.
-    waiting: bool,
-    /// Requests were cut: waiters stop waiting.
-    cut: bool,
-}
-
-/// The requests in flight, each in a slot (its id) that is reused once it ends: admitting
-/// and ending a request costs no hashing and, once the table has grown, no allocation.
+/// A shard's requests in flight, each in a slot that is reused once it ends: admitting and
+/// ending a request costs no hashing and, once the table has grown, no allocation.
 #[derive(Debug, Default)]
 struct Requests {
     /// `None`: a free slot; `Some(connection)`: a request, with its connection once opened.
     slots: Vec<Option<Option<Arc<StreamSocket>>>>,
     free: Vec<usize>,
-    len: usize,
 }
 
 impl Requests {
     fn insert(&mut self) -> usize {
-        self.len += 1;
         match self.free.pop() {
             Some(id) => {
                 self.slots[id] = Some(None);
@@ -65,17 +68,13 @@ impl Requests {
         if let Some(slot) = self.slots.get_mut(id) {
             if slot.take().is_some() {
                 self.free.push(id);
-                self.len -= 1;
             }
         }
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
-        self.len
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
+        self.slots.iter().flatten().count()
     }
 
     /// The connections of the requests that have one.
@@ -121,7 +120,30 @@ pub struct Stats {
 /// Dropping it wakes the serving loop if it was held at `max_connections`.
 pub(crate) struct Admission {
     server: ServerHandle,
-    id: usize,
+    id: Id,
+}
+
+/// Where an admitted request is: its shard and its slot there.
+#[derive(Clone, Copy, Debug)]
+struct Id {
+    shard: usize,
+    slot: usize,
+}
+
+thread_local! {
+    /// This thread's shard, once it has admitted a request (`usize::MAX` until then).
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The shard of the calling thread.
+fn own_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    SHARD.with(|shard| {
+        if shard.get() == usize::MAX {
+            shard.set(NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS);
+        }
+        shard.get()
+    })
 }
 
 impl Admission {
@@ -157,7 +179,11 @@ impl InFlight {
     pub(crate) fn new(limit: usize) -> InFlight {
         InFlight {
             limit,
-            state: Mutex::default(),
+            shards: Default::default(),
+            active: AtomicUsize::new(0),
+            cut: AtomicBool::new(false),
+            waiters: AtomicUsize::new(0),
+            idle: Mutex::new(()),
             changed: Condvar::new(),
             counters: Counters::default(),
         }
@@ -170,83 +196,87 @@ impl InFlight {
 
     /// True once requests were cut: a graceful close stops waiting.
     pub(crate) fn is_cut(&self) -> bool {
-        self.state().cut
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+        self.cut.load(Ordering::SeqCst)
     }
 
     pub(crate) fn counters(&self) -> &Counters {
         &self.counters
     }
 
-    fn admit(&self) -> usize {
-        let mut state = self.state();
-        state.requests.insert()
+    fn admit(&self) -> Id {
+        let shard = own_shard();
+        let slot = lock(&self.shards[shard]).insert();
+        self.active.fetch_add(1, Ordering::SeqCst);
+        Id { shard, slot }
     }
 
-    fn attach(&self, id: usize, socket: Option<Arc<StreamSocket>>) {
+    fn attach(&self, id: Id, socket: Option<Arc<StreamSocket>>) {
         let Some(socket) = socket else { return };
-        let mut state = self.state();
-        if state.cut {
+        let mut requests = lock(&self.shards[id.shard]);
+        // Read under the shard's lock, which `cut` takes after setting the flag: either
+        // this sees the flag, or `cut` sees the connection.
+        if self.is_cut() {
             let _ = socket.shutdown(Shutdown::Both);
             self.counters.cut.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(slot) = state.requests.get_mut(id) {
+        if let Some(slot) = requests.get_mut(id.slot) {
             *slot = Some(socket);
         }
     }
 
-    fn release(&self, id: usize, wake: &Wake) {
-        let mut state = self.state();
-        state.requests.remove(id);
-        if state.waiting && state.requests.is_empty() {
+    fn release(&self, id: Id, wake: &Wake) {
+        lock(&self.shards[id.shard]).remove(id.slot);
+        let left = self.active.fetch_sub(1, Ordering::SeqCst) - 1;
+        // SeqCst both here and in `wait_idle`: either the waiter is seen here, or it sees
+        // the count at 0 and does not wait.
+        if left == 0 && self.waiters.load(Ordering::SeqCst) > 0 {
+            let _idle = lock(&self.idle);
             self.changed.notify_all();
         }
-        if self.limit > 0 && state.requests.len() + 1 == self.limit {
+        if self.limit > 0 && left + 1 == self.limit {
             wake.wake();
         }
     }
 
     /// The number of requests admitted and not yet ended.
     pub(crate) fn active(&self) -> usize {
-        self.state().requests.len()
+        self.active.load(Ordering::SeqCst)
     }
 
     /// Waits until no request runs, `deadline` passes or requests are cut; true when idle.
     pub(crate) fn wait_idle(&self, deadline: Instant) -> bool {
-        let mut state = self.state();
-        state.waiting = true;
-        while !state.requests.is_empty() && !state.cut {
+        let mut idle = lock(&self.idle);
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        while self.active() > 0 && !self.is_cut() {
             let now = Instant::now();
             if now >= deadline {
                 break;
             }
-            state = self
+            idle = self
                 .changed
-                .wait_timeout(state, deadline - now)
+                .wait_timeout(idle, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        state.waiting = false;
-        state.requests.is_empty()
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.active() == 0
     }
 
     /// Shuts down the connection of every request still running, so that blocked reads
     /// and writes return and the handlers end; returns how many were cut.
     /// Cutting twice cuts nothing more.
     pub(crate) fn cut(&self) -> usize {
-        let mut state = self.state();
-        if state.cut {
+        if self.cut.swap(true, Ordering::SeqCst) {
             return 0;
         }
-        state.cut = true;
         let mut cut = 0;
-        for socket in state.requests.connections() {
-            let _ = socket.shutdown(Shutdown::Both);
-            cut += 1;
+        for shard in &self.shards {
+            for socket in lock(shard).connections() {
+                let _ = socket.shutdown(Shutdown::Both);
+                cut += 1;
+            }
         }
+        drop(lock(&self.idle));
         self.changed.notify_all();
         self.counters.cut.fetch_add(cut as u64, Ordering::Relaxed);
         cut
@@ -285,7 +315,70 @@ mod tests {
         assert_eq!(requests.insert(), a, "the free slot is reused");
         requests.remove(a);
         requests.remove(b);
-        assert!(requests.is_empty());
+        assert_eq!(requests.len(), 0);
         assert_eq!(requests.connections().count(), 0);
+    }
+
+    /// Requests admitted by four threads (four shards): all counted and all cut.
+    #[test]
+    fn requests_of_every_thread_are_counted_and_cut() {
+        use std::io::Read;
+        use std::os::unix::net::UnixStream;
+        use std::time::Duration;
+
+        let in_flight = Arc::new(InFlight::new(0));
+        let wake = Arc::new(Wake::new().unwrap());
+        let mut peers = Vec::new();
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            theirs
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            peers.push(theirs);
+            let in_flight = in_flight.clone();
+            let id = std::thread::spawn(move || {
+                let id = in_flight.admit();
+                in_flight.attach(id, Some(Arc::new(StreamSocket::Unix(ours))));
+                id
+            });
+            ids.push(id.join().unwrap());
+        }
+        assert_eq!(in_flight.active(), 4);
+        assert_eq!(in_flight.cut(), 4);
+        assert_eq!(in_flight.cut(), 0, "cutting twice cuts nothing more");
+        for mut peer in peers {
+            assert_eq!(
+                peer.read(&mut [0u8; 1]).unwrap(),
+                0,
+                "the connection was shut down"
+            );
+        }
+        for id in ids {
+            in_flight.release(id, &wake);
+        }
+        assert_eq!(in_flight.active(), 0);
+    }
+
+    /// A graceful close waiting for requests is woken when the last one ends, on another
+    /// thread (a lost wake-up would wait for the whole deadline and return false).
+    #[test]
+    fn waiting_for_idle_returns_when_the_last_request_ends() {
+        use std::time::Duration;
+
+        let in_flight = Arc::new(InFlight::new(0));
+        let wake = Arc::new(Wake::new().unwrap());
+        let ids = [in_flight.admit(), in_flight.admit()];
+        let releasing = {
+            let (in_flight, wake) = (in_flight.clone(), wake.clone());
+            std::thread::spawn(move || {
+                for id in ids {
+                    in_flight.release(id, &wake);
+                }
+            })
+        };
+        assert!(in_flight.wait_idle(Instant::now() + Duration::from_secs(10)));
+        releasing.join().unwrap();
+        assert_eq!(in_flight.active(), 0);
     }
 }
