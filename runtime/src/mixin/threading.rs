@@ -57,6 +57,12 @@ impl Threading {
     }
 }
 
+/// Runs `job` on a thread that ends with it: nothing kept for a next request.
+fn serve_alone(job: impl FnOnce() -> bool) {
+    crate::request::keep_no_spare_buffers();
+    job();
+}
+
 impl Mixin for Threading {
     fn new(config: &ServerConfig, _waker: Waker) -> io::Result<Self> {
         let track = config.block_on_close && !config.daemon_threads;
@@ -72,7 +78,7 @@ impl Mixin for Threading {
     {
         let Some(tracked) = &self.tracked else {
             request_thread(self.stack_size).spawn(move || {
-                job();
+                serve_alone(job);
             })?;
             return Ok(());
         };
@@ -82,7 +88,7 @@ impl Mixin for Threading {
         running.next_id += 1;
         let finished = tracked.finished.clone();
         let handle = request_thread(self.stack_size).spawn(move || {
-            job();
+            serve_alone(job);
             lock(&finished).push(id);
         })?;
         running.threads.insert(id, handle);

@@ -6,6 +6,7 @@ mod stream;
 
 pub use datagram::{DatagramRequest, DatagramSocket};
 pub(crate) use spare::{
-    keep as keep_spare_buffer, prepare as prepare_spare_buffer, take as take_spare_buffer,
+    keep as keep_spare_buffer, keep_none as keep_no_spare_buffers, prepare as prepare_spare_buffer,
+    take as take_spare_buffer,
 };
 pub use stream::{RFile, StreamRequest, StreamSocket, WFile};

@@ -11,11 +11,23 @@ use std::cell::Cell;
 thread_local! {
     static READ: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
     static REPLY: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
+    /// False on a thread that serves one request and ends. (No destructor: reading it
+    /// registers nothing.)
+    static KEEPS: Cell<bool> = const { Cell::new(true) };
+}
+
+/// For a thread that serves one request and ends (`Threading`): its buffers are freed with
+/// the request instead of kept, which would register thread-local destructors for nothing.
+pub(crate) fn keep_none() {
+    KEEPS.set(false);
 }
 
 /// A read buffer with room for exactly `capacity` bytes: the thread's spare one if it has
 /// that room, else a new one. Its length is whatever its last user left.
 pub(crate) fn take(capacity: usize) -> Vec<u8> {
+    if !KEEPS.get() {
+        return Vec::with_capacity(capacity);
+    }
     match READ.take() {
         Some(buf) if buf.capacity() == capacity => buf,
         _ => Vec::with_capacity(capacity),
@@ -24,13 +36,16 @@ pub(crate) fn take(capacity: usize) -> Vec<u8> {
 
 /// Keeps `buf` as the thread's spare read buffer.
 pub(crate) fn keep(buf: Vec<u8>) {
-    if buf.capacity() > 0 {
+    if buf.capacity() > 0 && KEEPS.get() {
         READ.set(Some(buf));
     }
 }
 
 /// An empty reply buffer: the thread's spare one, or a new one.
 pub(crate) fn take_reply() -> Vec<u8> {
+    if !KEEPS.get() {
+        return Vec::new();
+    }
     let mut buf = REPLY.take().unwrap_or_default();
     buf.clear();
     buf
@@ -38,7 +53,7 @@ pub(crate) fn take_reply() -> Vec<u8> {
 
 /// Keeps `buf` as the thread's spare reply buffer.
 pub(crate) fn keep_reply(buf: Vec<u8>) {
-    if buf.capacity() > 0 {
+    if buf.capacity() > 0 && KEEPS.get() {
         REPLY.set(Some(buf));
     }
 }
@@ -90,6 +105,14 @@ mod tests {
         keep_reply(reply);
         let again = take_reply();
         assert_eq!((again.as_ptr(), again.len()), (address, 0));
+    }
+
+    #[test]
+    fn a_thread_that_keeps_none_frees_its_buffers() {
+        keep_none();
+        keep(take(64));
+        keep_reply(Vec::with_capacity(16));
+        assert!(READ.take().is_none() && REPLY.take().is_none());
     }
 
     #[test]
