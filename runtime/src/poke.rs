@@ -65,13 +65,10 @@ impl Poker {
         })
     }
 
-    /// Counts a thread in (`true`) or out of a blocking call.
-    pub(crate) fn set_waiting(&self, waiting: bool) {
-        if waiting {
-            self.waiting.fetch_add(1, Ordering::SeqCst);
-        } else {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-        }
+    /// Counts the calling thread as waiting in a blocking call until the guard is dropped.
+    pub(crate) fn waiting(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(&self.waiting)
     }
 
     /// Pokes the server's socket once for every thread waiting in a blocking call (each
@@ -159,6 +156,15 @@ impl Poker {
     }
 }
 
+/// A thread counted as waiting in a blocking call, until dropped.
+pub(crate) struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The address to reach a server bound to `addr` from this host: the loopback address for a
 /// server bound to every address.
 fn reachable(addr: SocketAddr) -> SocketAddr {
@@ -207,10 +213,11 @@ mod tests {
 
     const TIMEOUT: Duration = Duration::from_secs(5);
 
+    /// A poker for `listener`, with one thread counted as waiting (for the test's life).
     fn poker(listener: &impl AsFd) -> Poker {
         let local = SockRef::from(listener).local_addr().unwrap();
         let poker = Poker::new(&SocketAddress::from_sockaddr(local), listener.as_fd()).unwrap();
-        poker.set_waiting(true);
+        std::mem::forget(poker.waiting());
         poker
     }
 
@@ -302,8 +309,8 @@ mod tests {
     fn no_poke_while_the_serving_thread_is_not_waiting() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
-        let poker = poker(&listener);
-        poker.set_waiting(false);
+        let local = SockRef::from(&listener).local_addr().unwrap();
+        let poker = Poker::new(&SocketAddress::from_sockaddr(local), listener.as_fd()).unwrap();
         poker.poke_if_waiting();
         assert_eq!(poker.unclaimed.load(Ordering::SeqCst), 0);
         assert_eq!(

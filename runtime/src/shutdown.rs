@@ -148,15 +148,12 @@ impl ServerHandle {
         over: &AtomicBool,
         wait: impl FnOnce() -> R,
     ) -> Option<R> {
-        let poker = &self.shared.poker;
         // Counted before the flags are read, and `shutdown` (or the end of a serving run)
         // sets its flag before it reads the count (all SeqCst): either a flag is seen here,
-        // or the waiting thread is counted there.
-        poker.set_waiting(true);
+        // or the waiting thread is counted there. Uncounted on drop, even if a hook panics.
+        let _waiting = self.shared.poker.waiting();
         let stop = self.is_shutdown_requested() || over.load(Ordering::SeqCst);
-        let result = (!stop).then(wait);
-        poker.set_waiting(false);
-        result
+        (!stop).then(wait)
     }
 
     /// Waits until no thread waits in `wait_for_request` any more.

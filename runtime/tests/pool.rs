@@ -213,3 +213,37 @@ fn a_panicking_handle_error_does_not_cost_the_pool_its_worker() {
     assert_eq!(server.handle().stats().accepted, 3);
     server.close();
 }
+
+/// Hooks whose `verify_request` panics.
+#[derive(Clone, Copy, Default)]
+struct PanickingVerify;
+
+impl Hooks for PanickingVerify {
+    fn verify_request(&self, _client_address: &SocketAddress) -> bool {
+        panic!("verify_request panicked on purpose");
+    }
+}
+
+/// A worker taking requests itself survives a hook that panics while it takes one, and the
+/// shutdown still finds it out of `accept`.
+#[test]
+fn a_panicking_verify_request_costs_neither_a_worker_nor_the_shutdown() {
+    let server = Server::<Tcp, Pool, Echo>::builder()
+        .config(config(|c| c.pool_size = 1))
+        .hooks(PanickingVerify)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let serving = serve(server);
+    for _ in 0..2 {
+        let mut client = Client::connect(&serving.address());
+        client.finish_sending();
+        assert_eq!(
+            client.read_to_end(),
+            b"",
+            "the connection is closed unserved"
+        );
+    }
+    let server = serving.stop();
+    assert_eq!(server.handle().stats().accepted, 2);
+    server.close();
+}
