@@ -119,7 +119,7 @@ pub const KINDS: &[Kind] = &[
         // No hand-written pool: compared with a thread per connection.
         baseline: HAND_THREADING,
         // The default `pool_size` on 2 CPUs: max(4 x CPUs, 8). More open connections than
-        // workers would wait in the queue for the whole run.
+        // workers would wait in the kernel's backlog for the whole run.
         max_connections: Some(8),
         settle_ms: 50,
         ours: true,

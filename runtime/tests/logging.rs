@@ -11,7 +11,7 @@ use common::*;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use socketserver_runtime::mixin::Threading;
 use socketserver_runtime::transport::Tcp;
-use socketserver_runtime::{HandlerResult, RequestHandler, Server, StreamRequest};
+use socketserver_runtime::Server;
 
 /// One log record: level, target, message.
 type Captured = (Level, String, String);
@@ -37,16 +37,6 @@ impl Log for Capture {
 }
 
 static LOGGER: Capture = Capture(Mutex::new(Vec::new()));
-
-/// Fails every request.
-#[derive(Default)]
-struct Failing;
-
-impl RequestHandler<StreamRequest> for Failing {
-    fn handle(&mut self, _req: &mut StreamRequest) -> HandlerResult {
-        Err("failed on purpose".into())
-    }
-}
 
 #[test]
 fn handler_error_is_logged_once_at_error_level_with_target_socketserver() {

@@ -10,10 +10,7 @@ use std::sync::atomic::Ordering;
 use common::*;
 use socketserver_runtime::mixin::{Mixin, Pool};
 use socketserver_runtime::transport::Tcp;
-use socketserver_runtime::{
-    HandlerResult, Hooks, RequestError, RequestHandler, Server, ServerConfig, SocketAddress,
-    StreamRequest,
-};
+use socketserver_runtime::{Hooks, RequestError, Server, ServerConfig, SocketAddress};
 
 #[test]
 fn pool_size_zero_means_four_workers_per_cpu_and_at_least_eight() {
@@ -184,16 +181,6 @@ struct PanickingHooks;
 impl Hooks for PanickingHooks {
     fn handle_error(&self, _client_address: &SocketAddress, _error: &RequestError) {
         panic!("handle_error panicked on purpose");
-    }
-}
-
-/// Fails every request.
-#[derive(Default)]
-struct Failing;
-
-impl RequestHandler<StreamRequest> for Failing {
-    fn handle(&mut self, _req: &mut StreamRequest) -> HandlerResult {
-        Err("failed on purpose".into())
     }
 }
 

@@ -457,6 +457,16 @@ impl RequestHandler<StreamRequest> for Greeter {
     }
 }
 
+/// Fails every request with the error "failed on purpose".
+#[derive(Default)]
+pub struct Failing;
+
+impl RequestHandler<StreamRequest> for Failing {
+    fn handle(&mut self, _req: &mut StreamRequest) -> HandlerResult {
+        Err("failed on purpose".into())
+    }
+}
+
 /// The pid in a [`Greeter`]'s greeting.
 pub fn greeting_pid(line: &str) -> i32 {
     line.trim()
