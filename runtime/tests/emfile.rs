@@ -176,6 +176,16 @@ fn child() {
     let serving = serve(server);
     // Serving for sure (and the serving thread started) before the table fills.
     assert_echoes(&serving.address());
+    // The client saw the echo end at SHUT_WR; the server closes its side a moment later.
+    // Closed after the table fills, it would free a descriptor for the waiting client.
+    let handle = serving.handle();
+    wait_until("the first connection is closed", || {
+        handle.stats().active == 0
+    });
+    // The holder below is accepted with the descriptor that a blocked accept has reserved.
+    wait_until("the serving thread waits in accept", || {
+        threads_in_syscall(libc::SYS_accept4) == 1
+    });
 
     lower_descriptor_limit();
     let filler = fill_descriptor_table();
@@ -243,6 +253,23 @@ fn fill_descriptor_table() -> Vec<i32> {
         }
         filler.push(fd);
     }
+}
+
+/// How many of this process's threads are blocked in system call `number` now.
+fn threads_in_syscall(number: libc::c_long) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| {
+            let path = task.ok()?.path().join("syscall");
+            let first = std::fs::read_to_string(path).ok()?;
+            first
+                .split_whitespace()
+                .next()?
+                .parse::<libc::c_long>()
+                .ok()
+        })
+        .filter(|&n| n == number)
+        .count()
 }
 
 fn expect_from_parent(expected: &str) {
