@@ -2,13 +2,12 @@
 //! waited for (graceful close), and cut (their sockets shut down so blocked reads return).
 
 use std::cell::Cell;
-use std::net::Shutdown;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::lock;
-use crate::request::StreamSocket;
 use crate::shutdown::{ServerHandle, Wake};
 
 /// Shards of the in-flight table: each thread admits into its own (by a number it takes
@@ -17,8 +16,8 @@ use crate::shutdown::{ServerHandle, Wake};
 const SHARDS: usize = 16;
 
 /// The requests in flight in this process, from their accept to their end, with the
-/// connection of each once it is opened (datagram requests have none: they cannot linger on
-/// a client).
+/// connection of each while its handler runs (datagram requests have none: they cannot
+/// linger on a client).
 #[derive(Debug)]
 pub(crate) struct InFlight {
     /// `max_connections`; 0 for no limit.
@@ -41,8 +40,9 @@ pub(crate) struct InFlight {
 /// ending a request costs no hashing and, once the table has grown, no allocation.
 #[derive(Debug, Default)]
 struct Requests {
-    /// `None`: a free slot; `Some(connection)`: a request, with its connection once opened.
-    slots: Vec<Option<Option<Arc<StreamSocket>>>>,
+    /// `None`: a free slot; `Some(connection)`: a request, with the descriptor of its
+    /// connection while it is attached.
+    slots: Vec<Option<Option<RawFd>>>,
     free: Vec<usize>,
 }
 
@@ -60,7 +60,7 @@ impl Requests {
         }
     }
 
-    fn get_mut(&mut self, id: usize) -> Option<&mut Option<Arc<StreamSocket>>> {
+    fn get_mut(&mut self, id: usize) -> Option<&mut Option<RawFd>> {
         self.slots.get_mut(id)?.as_mut()
     }
 
@@ -78,8 +78,8 @@ impl Requests {
     }
 
     /// The connections of the requests that have one.
-    fn connections(&self) -> impl Iterator<Item = &Arc<StreamSocket>> {
-        self.slots.iter().flatten().flatten()
+    fn connections(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.slots.iter().flatten().flatten().copied()
     }
 }
 
@@ -153,10 +153,23 @@ impl Admission {
         Admission { server, id }
     }
 
-    /// Records the request's connection once it is opened, so that a cut can shut it down.
+    /// Records the request's connection (its descriptor) until the returned guard is
+    /// dropped, so that a cut can shut it down; the descriptor must stay open until then.
     /// After a cut, the connection is shut down at once: the server is stopping.
-    pub(crate) fn attach(&self, socket: Option<Arc<StreamSocket>>) {
-        self.server.in_flight().attach(self.id, socket);
+    pub(crate) fn attach(&self, connection: Option<RawFd>) -> Attached<'_> {
+        self.server.in_flight().attach(self.id, connection);
+        Attached(self)
+    }
+}
+
+/// A request's connection recorded in the table; dropped (before the connection closes) to
+/// forget it, so that a cut never shuts down a descriptor that was closed and reused.
+pub(crate) struct Attached<'a>(&'a Admission);
+
+impl Drop for Attached<'_> {
+    fn drop(&mut self) {
+        let Admission { server, id } = self.0;
+        server.in_flight().attach(*id, None);
     }
 }
 
@@ -210,17 +223,17 @@ impl InFlight {
         Id { shard, slot }
     }
 
-    fn attach(&self, id: Id, socket: Option<Arc<StreamSocket>>) {
-        let Some(socket) = socket else { return };
+    /// Records (`Some`) or forgets (`None`) the connection of request `id`.
+    fn attach(&self, id: Id, connection: Option<RawFd>) {
         let mut requests = lock(&self.shards[id.shard]);
         // Read under the shard's lock, which `cut` takes after setting the flag: either
         // this sees the flag, or `cut` sees the connection.
-        if self.is_cut() {
-            let _ = socket.shutdown(Shutdown::Both);
+        if let (Some(fd), true) = (connection, self.is_cut()) {
+            shut_down(fd);
             self.counters.cut.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(slot) = requests.get_mut(id.slot) {
-            *slot = Some(socket);
+            *slot = connection;
         }
     }
 
@@ -271,8 +284,8 @@ impl InFlight {
         }
         let mut cut = 0;
         for shard in &self.shards {
-            for socket in lock(shard).connections() {
-                let _ = socket.shutdown(Shutdown::Both);
+            for fd in lock(shard).connections() {
+                shut_down(fd);
                 cut += 1;
             }
         }
@@ -296,17 +309,24 @@ impl InFlight {
     }
 }
 
+/// Shuts down both directions of a connection: blocked reads and writes on it return. Its
+/// descriptor is open: connections leave the table before they close, under the same lock.
+fn shut_down(fd: RawFd) {
+    // SAFETY: shutdown(2) on an open descriptor; it only changes the socket's state.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn request_slots_are_reused_and_counted() {
         let mut requests = Requests::default();
         let (a, b) = (requests.insert(), requests.insert());
         assert_ne!(a, b);
-        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        *requests.get_mut(b).unwrap() = Some(Arc::new(StreamSocket::Unix(ours)));
+        *requests.get_mut(b).unwrap() = Some(7);
         assert_eq!((requests.len(), requests.connections().count()), (2, 1));
         requests.remove(a);
         requests.remove(a); // a second end of the same request changes nothing
@@ -323,12 +343,14 @@ mod tests {
     #[test]
     fn requests_of_every_thread_are_counted_and_cut() {
         use std::io::Read;
+        use std::os::fd::AsRawFd;
         use std::os::unix::net::UnixStream;
         use std::time::Duration;
 
         let in_flight = Arc::new(InFlight::new(0));
         let wake = Arc::new(Wake::new().unwrap());
         let mut peers = Vec::new();
+        let mut ours_all = Vec::new();
         let mut ids = Vec::new();
         for _ in 0..4 {
             let (ours, theirs) = UnixStream::pair().unwrap();
@@ -336,10 +358,12 @@ mod tests {
                 .set_read_timeout(Some(Duration::from_secs(5)))
                 .unwrap();
             peers.push(theirs);
+            let fd = ours.as_raw_fd();
+            ours_all.push(ours); // open until the end of the test
             let in_flight = in_flight.clone();
             let id = std::thread::spawn(move || {
                 let id = in_flight.admit();
-                in_flight.attach(id, Some(Arc::new(StreamSocket::Unix(ours))));
+                in_flight.attach(id, Some(fd));
                 id
             });
             ids.push(id.join().unwrap());

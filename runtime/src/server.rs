@@ -34,12 +34,18 @@ impl<H, K: Hooks> Shared<H, K> {
     /// Runs one request through its handler and ends it; reports a failure through
     /// `handle_error` (before the request ends, as Python does, so a client that sees its
     /// connection close knows the error was reported). Returns whether it succeeded. The
-    /// request leaves the requests in flight (`admission` dropped) once it is counted; a
-    /// request without admission runs in a forked child, whose exit status the server counts.
+    /// request leaves the requests in flight (`admission` dropped) once it is counted.
+    ///
+    /// A request without admission runs in a forked child, whose exit status the server
+    /// counts, and which exits next: it is forgotten instead of dropped, since dropping would
+    /// only write to pages shared with the parent (the server handle's count, the
+    /// allocator's), each write a copy-on-write page fault. For the same reason the caller
+    /// clones `server` (the request's handle on its server) before the fork.
     pub(crate) fn run<T: Transport>(
         &self,
         incoming: T::Incoming,
         client_address: SocketAddress,
+        server: ServerHandle,
         admission: Option<Admission>,
     ) -> bool
     where
@@ -53,21 +59,21 @@ impl<H, K: Hooks> Shared<H, K> {
             Some(_) => self.handle.in_flight().counters().record_end(ok),
             None => ok,
         };
-        let opened = T::open_request(
-            incoming,
-            client_address.clone(),
-            self.handle.clone(),
-            &self.config,
-        );
+        let opened = T::open_request(incoming, client_address.clone(), server, &self.config);
         let mut request = match opened {
             Ok(request) => request,
             Err(e) => return count(report(RequestError::error(Stage::Setup, e))),
         };
-        if let Some(admission) = &admission {
-            admission.attach(T::connection(&request));
-        }
+        let attached = admission
+            .as_ref()
+            .map(|a| a.attach(T::connection(&request)));
         let handled = run_handler(&*self.create, &mut request).map_err(report);
-        let closed = T::close_request(request);
+        drop(attached); // forgotten before the connection can close
+        let closed = T::close_request(&mut request);
+        match admission {
+            Some(_) => drop(request),
+            None => std::mem::forget(request),
+        }
         let ok = count(match (handled, closed) {
             (Ok(()), Ok(())) => true,
             (Ok(()), Err(e)) => report(RequestError::error(Stage::Finish, e)),

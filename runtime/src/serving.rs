@@ -78,7 +78,15 @@ where
     }
     let job_shared = shared.clone();
     let job_address = client_address.clone();
-    let job = move || job_shared.run::<T>(incoming, job_address, admission);
+    let job_server = shared.handle.clone();
+    let job = move || {
+        let ok = job_shared.run::<T>(incoming, job_address, job_server, admission);
+        if in_a_child {
+            // The child exits next (see `Shared::run`).
+            std::mem::forget(job_shared);
+        }
+        ok
+    };
     Taken::Request(job, client_address)
 }
 

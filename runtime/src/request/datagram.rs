@@ -157,7 +157,7 @@ impl DatagramRequest {
     }
 
     /// Sends what was written to `wfile` (Python: `DatagramRequestHandler.finish`).
-    pub(crate) fn close(self) -> io::Result<()> {
+    pub(crate) fn close(&self) -> io::Result<()> {
         if !self.wfile.is_empty() || self.send_empty_reply {
             self.reply(&self.wfile)?;
         }

@@ -2,10 +2,10 @@
 //! `StreamRequestHandler` attributes as methods.
 
 use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::mem::ManuallyDrop;
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::SockRef;
@@ -138,17 +138,37 @@ impl AsRawFd for StreamSocket {
     }
 }
 
-/// The connection as `Read`/`Write`, owned by `rfile` and `wfile` alike.
+/// The request's connection as `rfile` and `wfile` read and write it: a second
+/// `StreamSocket` over the request's descriptor that never closes it. The `StreamRequest`
+/// owns the socket and drops it after both files, and neither file can leave its request.
+/// (No shared ownership: opening a request allocates nothing, which in a forked child would
+/// cost page faults.)
 #[derive(Debug)]
-struct Shared(Arc<StreamSocket>);
+struct View(ManuallyDrop<StreamSocket>);
 
-impl Read for Shared {
+impl View {
+    /// A view of `socket`; the caller keeps `socket` open while the view lives.
+    fn of(socket: &StreamSocket) -> View {
+        let fd = socket.as_raw_fd();
+        // SAFETY: the descriptor is open, and stays open while the view lives (the request
+        // owns it and drops it after its files); the view never closes it (ManuallyDrop).
+        let view = unsafe {
+            match socket {
+                StreamSocket::Tcp(_) => StreamSocket::Tcp(TcpStream::from_raw_fd(fd)),
+                StreamSocket::Unix(_) => StreamSocket::Unix(UnixStream::from_raw_fd(fd)),
+            }
+        };
+        View(ManuallyDrop::new(view))
+    }
+}
+
+impl Read for View {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self.0).read(buf)
     }
 }
 
-impl Write for Shared {
+impl Write for View {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self.0).write(buf)
     }
@@ -165,14 +185,14 @@ impl Write for Shared {
 /// forked child none at all.
 #[derive(Debug)]
 pub struct RFile {
-    socket: Shared,
+    socket: View,
     /// Holds the bytes read and not yet consumed, `buf[pos..]`; room for `rbufsize`.
     buf: Vec<u8>,
     pos: usize,
 }
 
 impl RFile {
-    fn new(socket: Shared, capacity: usize) -> RFile {
+    fn new(socket: View, capacity: usize) -> RFile {
         let mut buf = super::spare::take(capacity);
         buf.clear();
         RFile {
@@ -229,8 +249,8 @@ pub struct WFile(Writer);
 
 #[derive(Debug)]
 enum Writer {
-    Direct(Shared),
-    Buffered(BufWriter<Shared>),
+    Direct(View),
+    Buffered(BufWriter<View>),
 }
 
 impl Write for WFile {
@@ -269,9 +289,10 @@ impl Write for WFile {
 /// ```
 #[derive(Debug)]
 pub struct StreamRequest {
+    // `rfile` and `wfile` view `socket`: declared before it, so dropped before it closes.
     rfile: RFile,
     wfile: WFile,
-    socket: Arc<StreamSocket>,
+    socket: StreamSocket,
     client_address: SocketAddress,
     server: ServerHandle,
 }
@@ -290,9 +311,8 @@ impl StreamRequest {
         if let (true, StreamSocket::Tcp(tcp)) = (config.disable_nagle_algorithm, &socket) {
             tcp.set_nodelay(true)?;
         }
-        let socket = Arc::new(socket);
-        let rfile = RFile::new(Shared(socket.clone()), config.rbufsize.max(1));
-        let writer = Shared(socket.clone());
+        let rfile = RFile::new(View::of(&socket), config.rbufsize.max(1));
+        let writer = View::of(&socket);
         let wfile = WFile(if config.wbufsize == 0 {
             Writer::Direct(writer)
         } else {
@@ -334,8 +354,9 @@ impl StreamRequest {
         &self.socket
     }
 
-    pub(crate) fn shared_socket(&self) -> Arc<StreamSocket> {
-        self.socket.clone()
+    /// The connection's descriptor, open until the request is dropped.
+    pub(crate) fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 
     /// The peer's address (Python: `self.client_address`).
@@ -350,9 +371,9 @@ impl StreamRequest {
 
     /// Flushes `wfile`, then shuts the write side so the client reads EOF (Python's
     /// `StreamRequestHandler.finish` plus `TCPServer.shutdown_request`); the socket closes
-    /// when the last clone of it is dropped. Errors are ignored as in Python: the client may
+    /// when the request is dropped. Errors are ignored as in Python: the client may
     /// be gone.
-    pub(crate) fn close(mut self) {
+    pub(crate) fn close(&mut self) {
         let _ = self.wfile.flush();
         let _ = self.socket.shutdown(Shutdown::Write);
     }
@@ -362,16 +383,17 @@ impl StreamRequest {
 mod tests {
     use super::*;
 
-    fn rfile_over(data: &[u8], capacity: usize) -> RFile {
+    /// A connection with `data` to read, then EOF.
+    fn connection_with(data: &[u8]) -> StreamSocket {
         let (ours, theirs) = UnixStream::pair().unwrap();
         (&theirs).write_all(data).unwrap();
-        drop(theirs);
-        RFile::new(Shared(Arc::new(StreamSocket::Unix(ours))), capacity)
+        StreamSocket::Unix(ours)
     }
 
     #[test]
     fn rfile_reads_lines_across_buffer_boundaries_and_large_reads_directly() {
-        let mut rfile = rfile_over(b"first line\nsecond\n0123456789", 4);
+        let socket = connection_with(b"first line\nsecond\n0123456789");
+        let mut rfile = RFile::new(View::of(&socket), 4);
         let mut line = String::new();
         rfile.read_line(&mut line).unwrap();
         assert_eq!(line, "first line\n");
@@ -386,12 +408,13 @@ mod tests {
 
     #[test]
     fn the_next_request_on_a_thread_reuses_the_buffer_and_sees_only_its_own_bytes() {
-        let mut first = rfile_over(b"abcdefgh", 8);
+        let (one, two) = (connection_with(b"abcdefgh"), connection_with(b"xy"));
+        let mut first = RFile::new(View::of(&one), 8);
         let mut byte = [0u8];
         first.read_exact(&mut byte).unwrap(); // 7 bytes left unread in the buffer
         let address = first.buf.as_ptr();
         drop(first);
-        let mut second = rfile_over(b"xy", 8);
+        let mut second = RFile::new(View::of(&two), 8);
         assert!(second.buf.is_empty());
         assert_eq!(second.buf.as_ptr(), address, "the buffer was reused");
         let mut all = Vec::new();

@@ -39,9 +39,20 @@ impl AsRawFd for DatagramListener {
 /// socket to reply from.
 #[derive(Debug)]
 pub struct Datagram {
-    data: Vec<u8>,
+    data: Received,
     truncated: bool,
     socket: Arc<DatagramSocket>,
+}
+
+/// A received datagram's bytes. Dropped unserved (a poke, a rejected datagram, the parent's
+/// copy of a forked one), the buffer serves the thread's next datagram.
+#[derive(Debug)]
+struct Received(Vec<u8>);
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        keep_spare_buffer(std::mem::take(&mut self.0));
+    }
 }
 
 fn bind(
@@ -78,7 +89,7 @@ fn receive(
             // SAFETY: the kernel initialised the first `kept` bytes (at most the buffer).
             unsafe { data.set_len(kept) };
             let datagram = Datagram {
-                data,
+                data: Received(data),
                 truncated: len > kept,
                 socket: listener.socket.clone(),
             };
@@ -91,14 +102,6 @@ fn receive(
                 _ => Err(e),
             }
         }
-    }
-}
-
-impl Drop for Datagram {
-    /// Not served (a poke, a rejected datagram, the parent's copy of a forked one): the buffer
-    /// serves the thread's next datagram.
-    fn drop(&mut self) {
-        keep_spare_buffer(std::mem::take(&mut self.data));
     }
 }
 
@@ -146,22 +149,24 @@ macro_rules! datagram_transport {
                 server: ServerHandle,
                 config: &ServerConfig,
             ) -> io::Result<DatagramRequest> {
-                let mut incoming = incoming;
+                // Moved, not cloned: in a forked child, a clone and a drop would write to
+                // the socket's count, a page shared with the parent.
+                let Datagram { mut data, truncated, socket } = incoming;
                 Ok(DatagramRequest::new(
-                    std::mem::take(&mut incoming.data),
-                    incoming.truncated,
-                    incoming.socket.clone(),
+                    std::mem::take(&mut data.0),
+                    truncated,
+                    socket,
                     client_address,
                     server,
                     config.send_empty_reply,
                 ))
             }
 
-            fn connection(_request: &DatagramRequest) -> Option<Arc<crate::StreamSocket>> {
+            fn connection(_request: &DatagramRequest) -> Option<std::os::fd::RawFd> {
                 None
             }
 
-            fn close_request(request: DatagramRequest) -> io::Result<()> {
+            fn close_request(request: &mut DatagramRequest) -> io::Result<()> {
                 request.close()
             }
 

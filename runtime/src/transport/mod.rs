@@ -7,15 +7,13 @@ mod socket;
 mod stream;
 
 use std::io;
-use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::os::fd::{AsRawFd, RawFd};
 
 pub use datagram::{Datagram, DatagramListener, Udp, UnixDatagram};
 pub use stream::{StreamListener, Tcp, UnixStream};
 
 use crate::address::SocketAddress;
 use crate::config::ServerConfig;
-use crate::request::StreamSocket;
 use crate::shutdown::ServerHandle;
 #[allow(unused_imports)] // for the doc links
 use crate::{DatagramRequest, StreamRequest};
@@ -64,13 +62,14 @@ pub trait Transport: Send + Sync + Sized + 'static {
         config: &ServerConfig,
     ) -> io::Result<Self::Request>;
 
-    /// The connection of a request, which a graceful shutdown shuts down when the request
-    /// outlives its grace period; `None` for requests that cannot linger (datagrams).
-    fn connection(request: &Self::Request) -> Option<Arc<StreamSocket>>;
+    /// The connection of a request (its descriptor, open until the request is dropped),
+    /// which a graceful shutdown shuts down when the request outlives its grace period;
+    /// `None` for requests that cannot linger (datagrams).
+    fn connection(request: &Self::Request) -> Option<RawFd>;
 
     /// Ends a request after its handler: flushes and shuts a connection down so the client
     /// reads EOF, or sends a datagram's reply.
-    fn close_request(request: Self::Request) -> io::Result<()>;
+    fn close_request(request: &mut Self::Request) -> io::Result<()>;
 
     /// Ends a request that never reached a handler (rejected by `verify_request`, or not
     /// started).

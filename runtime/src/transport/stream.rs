@@ -90,11 +90,11 @@ macro_rules! stream_transport {
                 StreamRequest::new(incoming, client_address, server, config)
             }
 
-            fn connection(request: &StreamRequest) -> Option<std::sync::Arc<StreamSocket>> {
-                Some(request.shared_socket())
+            fn connection(request: &StreamRequest) -> Option<std::os::fd::RawFd> {
+                Some(request.fd())
             }
 
-            fn close_request(request: StreamRequest) -> io::Result<()> {
+            fn close_request(request: &mut StreamRequest) -> io::Result<()> {
                 request.close();
                 Ok(())
             }
