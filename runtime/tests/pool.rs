@@ -154,8 +154,9 @@ fn without_a_queue_busy_workers_leave_clients_in_the_backlog() {
     release(&mut second);
     release(&mut third);
     let server = serving.stop();
-    let stats = server.handle().stats();
-    server.close();
+    let handle = server.handle();
+    server.close(); // waits for the requests still ending: their counts are in
+    let stats = handle.stats();
     assert_eq!(greeter.finished.load(Ordering::SeqCst), 3);
     assert_eq!((stats.accepted, stats.completed, stats.failed), (3, 3, 0));
 }

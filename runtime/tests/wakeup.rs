@@ -33,8 +33,9 @@ fn wakeups_never_reach_the_handler<T, M>(
     let serving = serve(server);
     exchange(&serving.address());
     let server = serving.stop();
-    let stats = server.handle().stats();
-    server.close();
+    let handle = server.handle();
+    server.close(); // waits for the requests still ending: their counts are in
+    let stats = handle.stats();
     assert_eq!(echo.handled(), CYCLES + 1, "handled requests");
     assert_eq!(
         (stats.accepted, stats.completed, stats.failed),
