@@ -229,8 +229,8 @@ impl InFlight {
         // Read under the shard's lock, which `cut` takes after setting the flag: either
         // this sees the flag, or `cut` sees the connection.
         if let (Some(fd), true) = (connection, self.is_cut()) {
+            self.counters.cut.fetch_add(1, Ordering::SeqCst);
             shut_down(fd);
-            self.counters.cut.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(slot) = requests.get_mut(id.slot) {
             *slot = connection;
@@ -284,14 +284,16 @@ impl InFlight {
         }
         let mut cut = 0;
         for shard in &self.shards {
-            for fd in lock(shard).connections() {
-                shut_down(fd);
-                cut += 1;
-            }
+            let requests = lock(shard);
+            // Counted before they are shut down: a handler whose connection is cut ends at
+            // once, and whoever waits for it (a graceful close) must find it counted.
+            let n = requests.connections().count();
+            self.counters.cut.fetch_add(n as u64, Ordering::SeqCst);
+            requests.connections().for_each(shut_down);
+            cut += n;
         }
         drop(lock(&self.idle));
         self.changed.notify_all();
-        self.counters.cut.fetch_add(cut as u64, Ordering::Relaxed);
         cut
     }
 
