@@ -296,9 +296,9 @@ pub fn run(spec: &Spec) -> Result<Outcome, String> {
         (Scenario::Datagram, false) => Ok(datagram(spec)),
         (Scenario::Datagram, true) => Err("datagram needs udp or unix-dgram".into()),
         (_, false) => Err(format!("{} needs tcp or unix", spec.scenario)),
-        (Scenario::PingPong, true) => Ok(pingpong(spec)),
+        (Scenario::PingPong, true) => Ok(over_connections(spec, pingpong_client)),
         (Scenario::Churn, true) => Ok(churn(spec)),
-        (Scenario::Stream, true) => Ok(stream(spec)),
+        (Scenario::Stream, true) => Ok(over_connections(spec, stream_client)),
     }
 }
 
@@ -357,11 +357,12 @@ fn connect_all(spec: &Spec, tally: &mut Tally) -> Vec<Conn> {
     conns
 }
 
-fn pingpong(spec: &Spec) -> Outcome {
+/// Opens `spec.conns` connections (failures counted), then runs `client` on each.
+fn over_connections(spec: &Spec, client: fn(Conn, usize, &Spec, &Budget) -> Tally) -> Outcome {
     let budget = Arc::new(Budget::new(spec));
     let mut tally = Tally::default();
     let conns = connect_all(spec, &mut tally);
-    let (clients, secs) = run_clients(budget, conns, pingpong_client, spec);
+    let (clients, secs) = run_clients(budget, conns, client, spec);
     tally.merge(clients);
     tally.into_outcome(secs)
 }
@@ -534,15 +535,6 @@ fn datagram_client(socket: Dgram, i: usize, spec: &Spec, budget: &Budget) -> Tal
         }
     }
     tally
-}
-
-fn stream(spec: &Spec) -> Outcome {
-    let budget = Arc::new(Budget::new(spec));
-    let mut tally = Tally::default();
-    let conns = connect_all(spec, &mut tally);
-    let (clients, secs) = run_clients(budget, conns, stream_client, spec);
-    tally.merge(clients);
-    tally.into_outcome(secs)
 }
 
 /// Writes chunks while the budget lasts, then shuts its write side; a reader thread counts

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -233,6 +233,25 @@ pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
 
 /// Runs the load generator on `spec` (pinned to CPU 0 when `pinned`) and returns what it
 /// measured. Killed if it overstays its bound.
+/// Waits for `child` to exit and collects its output; past `bound` it is killed and the
+/// error names it `what`.
+pub fn output_within(child: Child, bound: Duration, what: &str) -> Result<Output, String> {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(bound) {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => {
+            // SAFETY: plain system call on our own child.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            Err(format!("{what} overstayed {bound:?} and was killed"))
+        }
+    }
+}
+
 pub fn loadgen(paths: &Paths, spec: &Spec, pinned: bool) -> Result<Outcome, String> {
     let mut cmd = command(&paths.loadgen, pinned);
     cmd.args(["--scenario", spec.scenario.name()])
@@ -257,20 +276,7 @@ pub fn loadgen(paths: &Paths, spec: &Spec, pinned: bool) -> Result<Outcome, Stri
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting loadgen: {e}"))?;
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let output = match rx.recv_timeout(bound) {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Err(format!("loadgen: {e}")),
-        Err(_) => {
-            // SAFETY: plain system call on our own child.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            return Err(format!("loadgen overstayed {bound:?} and was killed"));
-        }
-    };
+    let output = output_within(child, bound, "loadgen")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let mut outcome = stdout

@@ -3,13 +3,12 @@
 
 use std::io;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use socketserver::ServerHandle;
 
-use super::procs::Paths;
+use super::procs::{output_within, Paths};
 use crate::ours::{TcpForking, TcpSync, TcpThreading};
 
 /// Samples in microseconds.
@@ -75,21 +74,8 @@ pub fn python(paths: &Paths, n: usize) -> Result<Samples, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("python: {e}"))?;
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
     let bound = Duration::from_secs(10) + Duration::from_millis(600) * n as u32;
-    let output = match rx.recv_timeout(bound) {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Err(format!("python: {e}")),
-        Err(_) => {
-            // SAFETY: plain system call on our own child.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            return Err(format!("python overstayed {bound:?}"));
-        }
-    };
+    let output = output_within(child, bound, "python")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()
