@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::lock;
+use crate::lock::lock;
 use crate::shutdown::{ServerHandle, Wake};
 
 /// Shards of the in-flight table: each thread admits into its own (by a number it takes

@@ -32,13 +32,14 @@
 
 mod address;
 mod aliases;
+mod blocked;
 mod config;
 mod error;
 mod handler;
 mod hooks;
 mod inflight;
+mod lock;
 pub mod mixin;
-mod poke;
 mod poll;
 mod report;
 mod request;
@@ -46,6 +47,7 @@ mod server;
 mod serving;
 mod shutdown;
 mod signals;
+mod sys;
 pub mod transport;
 
 pub use address::{SocketAddress, UnixAddress};
@@ -59,11 +61,3 @@ pub use request::{DatagramRequest, DatagramSocket, RFile, StreamRequest, StreamS
 pub use server::{Builder, DefaultHandler, MakeHandler, Prototype, Server};
 pub use shutdown::ServerHandle;
 pub use signals::ShutdownSignals;
-
-/// Locks `mutex`, going on past poisoning: a panic elsewhere must not stop the server, and
-/// every mutex here guards state that is whole between statements.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +15,6 @@ use crate::handler::{run_handler, RequestHandler};
 use crate::hooks::{DefaultHooks, Hooks};
 use crate::inflight::Admission;
 use crate::mixin::{Mixin, Waker};
-use crate::poke::Poker;
 use crate::shutdown::ServerHandle;
 use crate::transport::{BindAddress, Transport};
 
@@ -236,10 +235,8 @@ where
         match T::bind(&candidate, &config) {
             Ok(listener) => {
                 let address = T::local_address(&listener)?;
-                // SAFETY: the listener outlives this borrow.
-                let fd = unsafe { BorrowedFd::borrow_raw(listener.as_raw_fd()) };
-                let poker = Poker::new(&address, fd)?;
-                let handle = ServerHandle::new(address, config.max_connections, poker)?;
+                let socket = listener.as_raw_fd();
+                let handle = ServerHandle::new(address, config.max_connections, socket)?;
                 let mixin = M::new(&config, Waker::new(handle.clone()))?;
                 let shared = Arc::new(Shared {
                     create,

@@ -3,11 +3,12 @@
 //!
 //! Three ways to wait for requests, chosen per mixin and config:
 //! - the serving thread waits in the blocking `accept` (`recv`) itself and hands each request
-//!   to the mixin (`Sync`, `Threading`, a `Pool` with a queue); a shutdown pokes the socket;
+//!   to the mixin (`Sync`, `Threading`, a `Pool` with a queue); a shutdown interrupts the
+//!   call (`blocked.rs`);
 //! - the mixin's own threads (a `Pool` without a queue) each wait in `accept` and serve what
 //!   they take, while the serving thread waits for the shutdown;
 //! - the serving thread polls the listener and a wake socket (`Forking`, which must hear
-//!   `SIGCHLD`; `allow_reuse_port`; and while the server has no room for a request).
+//!   `SIGCHLD`, and while the server has no room for a request).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -16,78 +17,109 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::address::SocketAddress;
+use crate::blocked::Registration;
+use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::hooks::Hooks;
 use crate::inflight::Admission;
 use crate::mixin::Mixin;
 use crate::poll;
 use crate::server::{Server, Shared};
+use crate::sys;
 use crate::transport::Transport;
 use crate::RequestHandler;
 
 /// How long accepting pauses when the process is out of file descriptors.
 const OUT_OF_FDS_PAUSE: Duration = Duration::from_millis(100);
 
-/// What one attempt to take a request ended with.
-enum Taken<J> {
-    /// A request, admitted: the job runs it.
-    Request(J, SocketAddress),
-    /// Nothing to serve: nothing was pending, the request was rejected by
-    /// `verify_request`, it was a shutdown's poke, or a transient error (a client that
-    /// gave up) was skipped.
+/// What one attempt to take a request off the socket ended with.
+pub(crate) enum Accepted<I> {
+    /// A connection or a datagram, and who it came from.
+    Request(I, SocketAddress),
+    /// Nothing to serve: nothing was pending, or a transient error (a client that gave up,
+    /// a wait interrupted for a shutdown) was skipped.
     Nothing,
     /// The process or system is out of file descriptors: pause before trying again.
     OutOfFds,
+    /// Not waited for: the run is over, or a shutdown was asked for.
+    Stopped,
 }
 
-/// Takes one request from `listener` (Python: the first half of `_handle_request_noblock`):
+/// Takes one request off `listener`, waiting only if the listener is set to block.
+pub(crate) fn accept<T: Transport>(
+    listener: &T::Listener,
+    config: &ServerConfig,
+) -> Accepted<T::Incoming> {
+    match T::accept(listener, config) {
+        Ok(Some((incoming, client_address))) => Accepted::Request(incoming, client_address),
+        Ok(None) => Accepted::Nothing,
+        Err(e) if is_out_of_fds(&e) => Accepted::OutOfFds,
+        // A client that reset before we accepted it, an interrupted wait, or another
+        // passing error: skip it.
+        Err(_) => Accepted::Nothing,
+    }
+}
+
+/// Waits in the blocking `accept` as `waiter`, unless the run is `over` or a shutdown was
+/// asked for (which also interrupts the wait).
+fn accept_waiting<T: Transport, H, K>(
+    listener: &T::Listener,
+    shared: &Shared<H, K>,
+    waiter: &Registration<'_>,
+    over: &AtomicBool,
+) -> Accepted<T::Incoming> {
+    shared
+        .handle
+        .wait_for_request(waiter, over, || accept::<T>(listener, &shared.config))
+        .unwrap_or(Accepted::Stopped)
+}
+
+/// Admits a request taken off the socket (Python: the rest of `_handle_request_noblock`):
 /// counts it, asks `verify_request`, admits it (unless it will run `in_a_child`), and returns
-/// the job that serves it.
-fn take_request<T, H, K>(
+/// the job that serves it; `None` when `verify_request` turned it away.
+pub(crate) fn admit<T, H, K>(
     listener: &T::Listener,
     shared: &Arc<Shared<H, K>>,
+    incoming: T::Incoming,
+    client_address: &SocketAddress,
     in_a_child: bool,
-) -> Taken<impl FnOnce() -> bool + Send + 'static>
+) -> Option<impl FnOnce() -> bool + Send + 'static>
 where
     T: Transport,
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    let (incoming, client_address) = match T::accept(listener, &shared.config) {
-        Ok(Some(request)) => request,
-        Ok(None) => return Taken::Nothing,
-        Err(e) if is_out_of_fds(&e) => return Taken::OutOfFds,
-        // A client that reset before we accepted it, or another passing error: skip it.
-        Err(_) => return Taken::Nothing,
-    };
-    if shared.handle.is_poke(&client_address) {
-        return Taken::Nothing; // a shutdown's wake-up call, not a client
-    }
     let counters = shared.handle.in_flight().counters();
     counters.accepted.fetch_add(1, Ordering::Relaxed);
-    if !shared.hooks.verify_request(&client_address) {
+    if !shared.hooks.verify_request(client_address) {
         counters.rejected.fetch_add(1, Ordering::Relaxed);
         T::reject(incoming);
-        return Taken::Nothing;
+        return None;
     }
     // In flight from now on, even while it waits for a pool worker: `max_connections`
     // holds before the job starts, and a graceful close waits for it.
     let admission = (!in_a_child).then(|| Admission::new(shared.handle.clone()));
+    // What a child closes first: the read end of the wake socket, and the server's socket
+    // unless the request replies through it.
+    let listener_fd = (!T::REPLIES_THROUGH_LISTENER).then(|| listener.as_raw_fd());
+    let inherited = in_a_child.then(|| [Some(shared.handle.wake().fd()), listener_fd]);
     if in_a_child {
         T::prepare_child(&shared.config);
     }
     let job_shared = shared.clone();
     let job_address = client_address.clone();
     let job_server = shared.handle.clone();
-    let job = move || {
+    Some(move || {
+        if let Some(fds) = inherited {
+            fds.into_iter().flatten().for_each(sys::close);
+        }
         let ok = job_shared.run::<T>(incoming, job_address, job_server, admission);
         if in_a_child {
             // The child exits next (see `Shared::run`).
             std::mem::forget(job_shared);
         }
         ok
-    };
-    Taken::Request(job, client_address)
+    })
 }
 
 fn is_out_of_fds(e: &io::Error) -> bool {
@@ -109,37 +141,40 @@ fn report_out_of_fds(reported: &AtomicBool, out: bool) {
     }
 }
 
-/// One turn of a mixin's acceptor thread: waits in `accept` for a request and serves it on
-/// this thread. False once the run is `over` or a shutdown was asked for.
-fn take_and_serve<T, H, K>(
+/// A mixin's acceptor thread's part of a serving run: waits in `accept` for a request and
+/// serves it on this thread, again and again until the run is `over` or a shutdown was
+/// asked for.
+fn accept_and_serve<T, H, K>(
     listener: &T::Listener,
     shared: &Arc<Shared<H, K>>,
     over: &AtomicBool,
     reported: &AtomicBool,
-) -> bool
-where
+) where
     T: Transport,
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    let taken = shared
-        .handle
-        .wait_for_request(over, || take_request::<T, H, K>(listener, shared, false));
-    match taken {
-        None => return false,
-        Some(Taken::Request(job, _)) => {
-            job();
+    let waiter = shared.handle.register_waiter();
+    loop {
+        match accept_waiting::<T, H, K>(listener, shared, &waiter, over) {
+            Accepted::Stopped => return,
+            Accepted::Request(incoming, client_address) => {
+                if let Some(job) =
+                    admit::<T, H, K>(listener, shared, incoming, &client_address, false)
+                {
+                    job();
+                }
+            }
+            Accepted::Nothing => {}
+            Accepted::OutOfFds => {
+                report_out_of_fds(reported, true);
+                std::thread::sleep(OUT_OF_FDS_PAUSE);
+                continue;
+            }
         }
-        Some(Taken::Nothing) => {}
-        Some(Taken::OutOfFds) => {
-            report_out_of_fds(reported, true);
-            std::thread::sleep(OUT_OF_FDS_PAUSE);
-            return true;
-        }
+        report_out_of_fds(reported, false);
+        shared.hooks.service_actions();
     }
-    report_out_of_fds(reported, false);
-    shared.hooks.service_actions();
-    true
 }
 
 impl<T, M, H, K> Server<T, M, H, K>
@@ -161,8 +196,8 @@ where
     /// still running on other threads; a shutdown requested before the call makes it return
     /// at once. Call it from one thread at a time.
     pub fn serve_forever(&self) -> io::Result<()> {
-        // With `allow_reuse_port`, a poke could reach another process's socket on the port.
-        let blocking = !M::WAKES_WHILE_WAITING && !self.shared.config.allow_reuse_port;
+        self.shared.handle.check_socket_usable()?;
+        let blocking = !M::WAKES_WHILE_WAITING;
         let acceptors = self.mixin.acceptors() > 0;
         let result = if acceptors || blocking {
             T::set_blocking(&self.listener, true)?;
@@ -184,6 +219,7 @@ where
         let wake_fd = handle.wake().fd();
         let listener_fd = self.listener.as_raw_fd();
         let never_over = AtomicBool::new(false);
+        let waiter = blocking.then(|| handle.register_waiter());
         let reported_out_of_fds = AtomicBool::new(false);
         let mut paused_until: Option<Instant> = None;
         // Housekeeping first: wake-ups that came between two runs (a child that ended) were
@@ -199,11 +235,13 @@ where
                 .filter(|p| !p.is_zero());
             let listening =
                 pause.is_none() && self.mixin.has_capacity() && !handle.in_flight().is_full();
-            let taken = if listening && blocking {
-                match handle.wait_for_request(&never_over, || self.accept_one()) {
-                    Some(taken) => Some(taken),
-                    None => return Ok(()),
-                }
+            let accepted = if let (true, Some(waiter)) = (listening, &waiter) {
+                Some(accept_waiting::<T, H, K>(
+                    &self.listener,
+                    &self.shared,
+                    waiter,
+                    &never_over,
+                ))
             } else {
                 let [woken, pending] = if listening {
                     poll::readable([wake_fd, listener_fd], None)?
@@ -214,9 +252,17 @@ where
                 if woken && handle.take_wake() {
                     return Ok(());
                 }
-                pending.then(|| self.accept_one())
+                pending.then(|| accept::<T>(&self.listener, &self.shared.config))
             };
-            if let Some(out_of_fds) = taken {
+            if let Some(accepted) = accepted {
+                let out_of_fds = matches!(accepted, Accepted::OutOfFds);
+                match accepted {
+                    Accepted::Stopped => return Ok(()),
+                    Accepted::Request(incoming, client_address) => {
+                        self.dispatch(incoming, &client_address)
+                    }
+                    Accepted::Nothing | Accepted::OutOfFds => {}
+                }
                 report_out_of_fds(&reported_out_of_fds, out_of_fds);
                 paused_until = out_of_fds.then(|| Instant::now() + OUT_OF_FDS_PAUSE);
             }
@@ -234,7 +280,7 @@ where
         let (listener, shared) = (self.listener.clone(), self.shared.clone());
         let run_over = over.clone();
         self.mixin.start_acceptors(Arc::new(move || {
-            take_and_serve::<T, H, K>(&listener, &shared, &run_over, &reported)
+            accept_and_serve::<T, H, K>(&listener, &shared, &run_over, &reported)
         }));
         self.mixin.service_actions();
         let waited = loop {
@@ -252,7 +298,7 @@ where
             handle.shutdown();
         }
         over.store(true, Ordering::SeqCst);
-        handle.wait_until_none_waits();
+        handle.wake_waiters();
         waited
     }
 
@@ -268,7 +314,11 @@ where
                 return Ok(());
             }
             if let [true] = poll::readable([self.listener.as_raw_fd()], remaining)? {
-                self.accept_one();
+                if let Accepted::Request(incoming, client_address) =
+                    accept::<T>(&self.listener, &self.shared.config)
+                {
+                    self.dispatch(incoming, &client_address);
+                }
                 return Ok(());
             }
         }
@@ -279,20 +329,20 @@ where
         self.shared.hooks.service_actions();
     }
 
-    /// Takes one pending request, if any, and hands it to the mixin (Python:
-    /// `_handle_request_noblock`). True when the process is out of file descriptors.
-    fn accept_one(&self) -> bool {
-        let (job, client_address) =
-            match take_request::<T, H, K>(&self.listener, &self.shared, M::RUNS_IN_CHILDREN) {
-                Taken::Request(job, client_address) => (job, client_address),
-                Taken::Nothing => return false,
-                Taken::OutOfFds => return true,
-            };
+    /// Admits a request taken off the socket and hands it to the mixin.
+    pub(crate) fn dispatch(&self, incoming: T::Incoming, client_address: &SocketAddress) {
+        let admitted = admit::<T, H, K>(
+            &self.listener,
+            &self.shared,
+            incoming,
+            client_address,
+            M::RUNS_IN_CHILDREN,
+        );
+        let Some(job) = admitted else { return };
         if let Err(e) = self.mixin.process(job) {
             let error = RequestError::error(Stage::Dispatch, e);
-            self.shared.hooks.handle_error(&client_address, &error);
+            self.shared.hooks.handle_error(client_address, &error);
             self.shared.handle.in_flight().counters().record_end(false);
         }
-        false
     }
 }

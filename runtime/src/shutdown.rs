@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::address::SocketAddress;
+use crate::blocked::{Blocked, Registration};
 use crate::inflight::{InFlight, Stats};
-use crate::poke::Poker;
 
 /// The byte that asks for a shutdown; any other byte only wakes the loop. A byte (not only
 /// the flag) carries the request so that a forked child can stop its parent.
@@ -72,7 +72,7 @@ struct Shared {
     wake: Wake,
     server_address: SocketAddress,
     in_flight: InFlight,
-    poker: Poker,
+    blocked: Blocked,
 }
 
 /// A handle on a running server: its address, and `shutdown()` from any thread, from a
@@ -90,7 +90,7 @@ impl ServerHandle {
     pub(crate) fn new(
         server_address: SocketAddress,
         max_connections: usize,
-        poker: Poker,
+        socket: RawFd,
     ) -> io::Result<ServerHandle> {
         Ok(ServerHandle {
             shared: Arc::new(Shared {
@@ -98,7 +98,7 @@ impl ServerHandle {
                 wake: Wake::new()?,
                 server_address,
                 in_flight: InFlight::new(max_connections),
-                poker,
+                blocked: Blocked::new(socket),
             }),
         })
     }
@@ -122,12 +122,18 @@ impl ServerHandle {
         &self.shared.in_flight
     }
 
-    /// Asks `serve_forever` to return; it stops accepting at once. Returns without waiting.
-    /// Called before `serve_forever`, it makes the next `serve_forever` return at once.
+    /// Asks `serve_forever` to return; it stops accepting at once. Returns without waiting
+    /// for `serve_forever` (only, for a few microseconds, for the threads blocked in
+    /// `accept` to leave it). Called before `serve_forever`, it makes the next
+    /// `serve_forever` return at once.
+    ///
+    /// Whatever became of the socket's address or path, this cannot fail: a thread blocked
+    /// in `accept` (or `recv`) is interrupted by a signal (`SIGURG`, which the runtime
+    /// handles), and a loop that polls is woken through a socket pair of its own.
     pub fn shutdown(&self) {
         self.shared.shutdown_requested.store(true, Ordering::SeqCst);
         self.shared.wake.send_shutdown();
-        self.shared.poker.poke_if_waiting();
+        self.shared.blocked.wake_all();
     }
 
     /// True once `shutdown` was called and `serve_forever` has not yet returned for it.
@@ -140,30 +146,45 @@ impl ServerHandle {
         &self.shared.server_address
     }
 
+    /// Registers the calling thread for a serving run in which it waits in the blocking
+    /// `accept` or `recv` (through [`wait_for_request`](Self::wait_for_request)).
+    pub(crate) fn register_waiter(&self) -> Registration<'_> {
+        self.shared.blocked.register()
+    }
+
     /// Runs `wait` (a blocking `accept` or `recv` on the server's socket) unless a shutdown
-    /// was asked for or `over` is set; a shutdown asked for meanwhile pokes the socket, so
+    /// was asked for or `over` is set; a shutdown asked for meanwhile interrupts it, so
     /// `wait` returns. `None` when it did not run.
     pub(crate) fn wait_for_request<R>(
         &self,
+        waiter: &Registration<'_>,
         over: &AtomicBool,
         wait: impl FnOnce() -> R,
     ) -> Option<R> {
-        // Counted before the flags are read, and `shutdown` (or the end of a serving run)
-        // sets its flag before it reads the count (all SeqCst): either a flag is seen here,
-        // or the waiting thread is counted there. Uncounted on drop, even if a hook panics.
-        let _waiting = self.shared.poker.waiting();
-        let stop = self.is_shutdown_requested() || over.load(Ordering::SeqCst);
+        // Marked before the flags are read, and `shutdown` (or the end of a serving run)
+        // sets its flag before it reads the marks (all SeqCst): either a flag is seen here,
+        // or the waiting thread is seen there. Unmarked on drop, even if a hook panics.
+        let _waiting = waiter.waiting();
+        let stop = self.is_shutdown_requested()
+            || over.load(Ordering::SeqCst)
+            || self.shared.blocked.gave_up();
         (!stop).then(wait)
     }
 
-    /// Waits until no thread waits in `wait_for_request` any more.
-    pub(crate) fn wait_until_none_waits(&self) {
-        self.shared.poker.wait_until_none_waits();
+    /// An error once the last resort of a stop has shut the server's socket down.
+    pub(crate) fn check_socket_usable(&self) -> io::Result<()> {
+        match self.shared.blocked.gave_up() {
+            false => Ok(()),
+            true => Err(io::Error::other(
+                "the server's socket was shut down when a stop could not wake a serving thread",
+            )),
+        }
     }
 
-    /// True when a request from `source` is a poke sent by `shutdown`, to be dropped.
-    pub(crate) fn is_poke(&self, source: &SocketAddress) -> bool {
-        self.shared.poker.is_poke(source)
+    /// Wakes the threads waiting in `wait_for_request` (the caller has set what keeps them
+    /// from waiting again) and returns once none waits any more.
+    pub(crate) fn wake_waiters(&self) {
+        self.shared.blocked.wake_all();
     }
 
     pub(crate) fn wake(&self) -> &Wake {

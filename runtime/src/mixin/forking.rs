@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use super::{Mixin, SignalRegistration, Waker};
 use crate::config::ServerConfig;
-use crate::lock;
+use crate::lock::lock;
 use crate::poll;
+use crate::sys;
 
 /// Runs each request in a child process forked from the serving thread (Python's
 /// `ForkingMixIn`).
@@ -21,6 +22,13 @@ use crate::poll;
 /// reaped as soon as `SIGCHLD` wakes the loop, so none lingers as a zombie; `close` waits
 /// for the rest when `block_on_close`. Only the children this server forked are ever
 /// waited for.
+///
+/// A child closes the server's socket and the read end of its wake socket first, so that a
+/// child that outlives its server holds neither. When the server is served from the
+/// process's main thread (as `serve_until_signal` in `main` does), its children die with it
+/// (`PR_SET_PDEATHSIG`): a killed server leaves no child behind. The kernel ties that to the
+/// thread that forks, not the process, so a server served from another thread, which may
+/// end before the server closes, does not tie its children.
 #[derive(Debug)]
 pub struct Forking {
     children: Mutex<Vec<libc::pid_t>>,
@@ -29,6 +37,8 @@ pub struct Forking {
     block_on_close: bool,
     /// Set by `SIGCHLD`: some child may have ended.
     child_ended: Arc<AtomicBool>,
+    /// This process, the children's parent.
+    pid: libc::pid_t,
     waker: Waker,
     _sigchld_flag: SignalRegistration,
     _sigchld_wake: SignalRegistration,
@@ -94,6 +104,7 @@ impl Mixin for Forking {
             .max(1),
             block_on_close: config.block_on_close,
             child_ended,
+            pid: std::process::id() as libc::pid_t,
             _sigchld_flag: sigchld_flag,
             _sigchld_wake: waker.on_signal(libc::SIGCHLD)?,
             waker,
@@ -111,11 +122,15 @@ impl Mixin for Forking {
         }
         // Before the fork: every page the child touches costs it a page fault.
         let signals_caught = crate::signals::caught();
+        let tied = sys::on_main_thread();
         // SAFETY: fork is called from the serving thread; the child only runs the job and
         // leaves with `_exit`, never returning into the caller.
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),
             0 => {
+                if tied {
+                    sys::die_with_parent(self.pid);
+                }
                 // While the parent routes these to its own loop (`ShutdownSignals`), the
                 // child must die of them instead: so that a graceful stop can end it, and so
                 // that a Ctrl-C reaching the whole process group is not counted twice.

@@ -28,7 +28,7 @@ pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
     /// Whether the serving loop must keep watching its wake socket while it waits for
     /// requests (`Forking`: to reap children as `SIGCHLD` comes). When false, a loop with room
     /// for a request waits in the blocking `accept` or `recv` itself, one system call fewer
-    /// per request than `poll` then `accept`, and a shutdown pokes the socket to end the wait.
+    /// per request than `poll` then `accept`, and a shutdown interrupts the call.
     const WAKES_WHILE_WAITING: bool = false;
 
     /// Whether requests run in child processes (`Forking`). Their memory never reaches the
@@ -52,8 +52,8 @@ pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
         0
     }
 
-    /// For one `serve_forever` run: has `acceptors()` of the mixin's threads call
-    /// `acceptor` again and again until it returns false. Called only when `acceptors() > 0`.
+    /// For one `serve_forever` run: has each of `acceptors()` of the mixin's threads call
+    /// `acceptor` (which returns when the run is over). Called only when `acceptors() > 0`.
     fn start_acceptors(&self, acceptor: Acceptor) {
         let _ = acceptor;
     }
@@ -81,9 +81,10 @@ pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
     fn close(&self) {}
 }
 
-/// One turn of an acceptor thread (see [`Mixin::acceptors`]): waits for a request, serves it
-/// on the calling thread, and returns false once the server stops serving.
-pub type Acceptor = Arc<dyn Fn() -> bool + Send + std::marker::Sync>;
+/// An acceptor thread's part of a serving run (see [`Mixin::acceptors`]): waits for
+/// requests and serves each on the calling thread, and returns once the server stops
+/// serving.
+pub type Acceptor = Arc<dyn Fn() + Send + std::marker::Sync>;
 
 /// Wakes the serving loop, so that it looks again at [`Mixin::has_capacity`].
 #[derive(Clone, Debug)]

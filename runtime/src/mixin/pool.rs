@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use super::{Acceptor, Mixin, Waker};
 use crate::config::{request_thread, ServerConfig};
-use crate::lock;
+use crate::lock::lock;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -19,8 +19,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// serves what it takes, as a hand-written pre-threaded server does: a request costs no
 /// hand-off between threads, and when every worker is busy, clients wait in the kernel's
 /// backlog (`request_queue_size`). With `max_connections` below `pool_size`, the pool has
-/// that many workers. With `pool_queue_size` N > 0 (or `allow_reuse_port`, where this cannot be
-/// woken safely), the serving thread accepts into a queue of N requests that the workers
+/// that many workers. With `pool_queue_size` N > 0, the serving thread accepts into a queue of N requests that the workers
 /// drain; when the queue is full it stops accepting, and a worker that takes a request from a
 /// full queue wakes it. Either way, `close` lets the workers finish every request accepted,
 /// then joins them: an accepted connection is never dropped unserved.
@@ -114,8 +113,8 @@ impl Shared {
                     state = self.wait(state);
                 }
             };
-            // As in `work`: a panic from a hook must not end the worker.
-            while catch_unwind(AssertUnwindSafe(|| acceptor())).unwrap_or(true) {}
+            // As in `work`: a panic from a hook must not end the worker (nor its run).
+            while catch_unwind(AssertUnwindSafe(|| acceptor())).is_err() {}
         }
     }
 }
@@ -135,10 +134,7 @@ impl Pool {
 impl Mixin for Pool {
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self> {
         let mut size = config.effective_pool_size();
-        let capacity = match config.pool_queue_size {
-            0 if config.allow_reuse_port => size,
-            n => n,
-        };
+        let capacity = config.pool_queue_size;
         if capacity == 0 && config.max_connections > 0 {
             // Each worker serves one request at a time.
             size = size.min(config.max_connections);

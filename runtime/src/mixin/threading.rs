@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use super::{Mixin, Waker};
 use crate::config::{request_thread, ServerConfig};
-use crate::lock;
+use crate::lock::lock;
 
 /// Runs each request on a thread of its own (Python's `ThreadingMixIn`).
 ///

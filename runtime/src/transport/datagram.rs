@@ -117,6 +117,8 @@ macro_rules! datagram_transport {
             type Listener = DatagramListener;
             type Incoming = Datagram;
 
+            const REPLIES_THROUGH_LISTENER: bool = true;
+
             fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<DatagramListener> {
                 bind(address, config, |s| DatagramSocket::$variant(<$std>::from(s)))
             }
