@@ -91,6 +91,7 @@ pub(crate) struct Counters {
     pub completed: AtomicU64,
     pub failed: AtomicU64,
     pub cut: AtomicU64,
+    pub dropped_replies: AtomicU64,
 }
 
 /// A snapshot of a server's counters. For `Forking`, requests run in child processes:
@@ -110,8 +111,12 @@ pub struct Stats {
     pub failed: u64,
     /// Requests `verify_request` turned away.
     pub rejected: u64,
-    /// Requests cut at shutdown because they outlived the grace period.
+    /// Requests cut at a stop because they outlived the grace period (or, taken off the
+    /// socket as it stopped listening, never found room before it ended).
     pub cut: u64,
+    /// Datagram replies dropped because the client's queue was full (a client that does
+    /// not read them); the server never waits for one.
+    pub dropped_replies: u64,
 }
 
 /// A request admitted into the server: counted from the moment it is accepted (so that
@@ -307,6 +312,7 @@ impl InFlight {
             failed: c.failed.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
             cut: c.cut.load(Ordering::Relaxed),
+            dropped_replies: c.dropped_replies.load(Ordering::Relaxed),
         }
     }
 }

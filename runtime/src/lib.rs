@@ -47,6 +47,7 @@ mod server;
 mod serving;
 mod shutdown;
 mod signals;
+mod stopping;
 mod sys;
 pub mod transport;
 

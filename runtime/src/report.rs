@@ -3,6 +3,12 @@
 
 use std::fmt;
 
+/// Reports what only someone debugging wants to see (`log::debug!`, target
+/// `socketserver`); nothing without a logger.
+pub(crate) fn debug(message: fmt::Arguments<'_>) {
+    log::debug!(target: "socketserver", "{message}");
+}
+
 /// Reports an error: `log::error!` (target `socketserver`) when a logger is installed,
 /// else a line on stderr.
 pub(crate) fn error(message: fmt::Arguments<'_>) {

@@ -4,9 +4,8 @@
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::address::SocketAddress;
 use crate::config::ServerConfig;
@@ -14,8 +13,10 @@ use crate::error::{RequestError, Stage};
 use crate::handler::{run_handler, RequestHandler};
 use crate::hooks::{DefaultHooks, Hooks};
 use crate::inflight::Admission;
+use crate::lock::lock;
 use crate::mixin::{Mixin, Waker};
 use crate::shutdown::ServerHandle;
+use crate::stopping::Drained;
 use crate::transport::{BindAddress, Transport};
 
 /// Creates the handler value for each request.
@@ -111,6 +112,10 @@ pub struct Server<T: Transport, M: Mixin, H, K: Hooks = DefaultHooks> {
     pub(crate) mixin: M,
     pub(crate) listener: Arc<T::Listener>,
     pub(crate) shared: Arc<Shared<H, K>>,
+    /// Set once the socket stopped listening (`stop_accepting`).
+    pub(crate) stopped_listening: AtomicBool,
+    /// What the socket had queued when it stopped listening, for `close_within` to serve.
+    pub(crate) drained: Drained<T::Incoming>,
     _transport: PhantomData<T>,
 }
 
@@ -248,6 +253,8 @@ where
                     mixin,
                     listener: Arc::new(listener),
                     shared,
+                    stopped_listening: AtomicBool::new(false),
+                    drained: Drained::default(),
                     _transport: PhantomData,
                 });
             }
@@ -311,37 +318,23 @@ where
         &self.shared.hooks
     }
 
-    /// Stops serving for good: waits for requests in flight as the mixin's `block_on_close`
-    /// says, closes the socket and removes a unix socket file it created (Python:
-    /// `server_close`). Dropping the server does the same.
+    /// Stops serving for good: stops listening at once (connections still queued in the
+    /// kernel are reset, as with Python's `server_close`; [`close_within`](Server::close_within)
+    /// serves them), removes a unix socket file it created, waits for requests in flight as
+    /// the mixin's `block_on_close` says and closes the socket. Dropping the server does the
+    /// same.
     pub fn close(self) {}
-
-    /// Closes gracefully: lets requests in flight (including those accepted and still
-    /// queued for a pool worker) finish for up to `grace`, then cuts the ones still running
-    /// (their connections are shut down so blocked reads return, and queued ones are cut as
-    /// they start; forked children get `SIGTERM` and are reaped), waits for them to end and
-    /// closes. Returns how many were cut during this call.
-    /// Call it after `serve_forever` returned, so that nothing new is accepted meanwhile.
-    /// [`ServerHandle::interrupt`] from another thread ends the grace period at once.
-    pub fn close_within(self, grace: Duration) -> usize {
-        let deadline = Instant::now() + grace;
-        let handle = &self.shared.handle;
-        let cut_before = handle.stats().cut;
-        if !handle.in_flight().wait_idle(deadline) {
-            handle.interrupt();
-        }
-        let stopped = self.mixin.stop(deadline);
-        let counters = handle.in_flight().counters();
-        counters.cut.fetch_add(stopped as u64, Ordering::Relaxed);
-        // Requests still queued for a pool worker, or not yet started on their thread, are
-        // cut as they start: wait for them, so that they are counted too.
-        self.mixin.close();
-        (handle.stats().cut - cut_before) as usize
-    }
 }
 
 impl<T: Transport, M: Mixin, H, K: Hooks> Drop for Server<T, M, H, K> {
     fn drop(&mut self) {
+        if !self.stopped_listening.swap(true, Ordering::SeqCst) {
+            T::stop_listening(&self.listener);
+        }
+        // Taken but never served (`stop_accepting` without `close_within`).
+        for (incoming, _) in std::mem::take(&mut *lock(&self.drained)) {
+            T::reject(incoming);
+        }
         self.mixin.close();
     }
 }

@@ -11,7 +11,6 @@ use crate::hooks::Hooks;
 use crate::mixin::{Mixin, SignalRegistration};
 use crate::poll;
 use crate::server::Server;
-use crate::shutdown::ServerHandle;
 use crate::transport::Transport;
 use crate::RequestHandler;
 
@@ -67,10 +66,11 @@ where
         let handle = self.handle();
         let cut_before = handle.stats().cut;
         thread::scope(|scope| {
-            scope.spawn(|| watch(&signals.reader, &done, &handle, grace));
+            let server = &self;
+            scope.spawn(|| watch(&signals.reader, &done, server, grace));
             let served = self.serve_forever();
             // Cut here or by the watcher (at the deadline, or on a second signal).
-            self.close_within(grace);
+            self.close_gracefully(grace);
             let _ = done_writer.write_all(b"d");
             served.map(|()| (handle.stats().cut - cut_before) as usize)
         })
@@ -123,7 +123,18 @@ impl ShutdownSignals {
 /// The signal watcher: the first signal shuts the server down; a second one, or the end of
 /// the grace period, interrupts the requests still running (from this thread, since a
 /// `Sync` server's serving thread may itself be inside a request). Returns when `done`.
-fn watch(signals: &UnixStream, done: &UnixStream, handle: &ServerHandle, grace: Duration) {
+fn watch<T, M, H, K>(
+    signals: &UnixStream,
+    done: &UnixStream,
+    server: &Server<T, M, H, K>,
+    grace: Duration,
+) where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    let handle = &server.shared.handle;
     let fds = [signals.as_raw_fd(), done.as_raw_fd()];
     let mut deadline: Option<Instant> = None;
     loop {
@@ -137,7 +148,7 @@ fn watch(signals: &UnixStream, done: &UnixStream, handle: &ServerHandle, grace: 
         // One byte per signal: two signals may be read at once.
         let mut received = if signalled { drain(signals) } else { 0 };
         if deadline.is_none() && received > 0 {
-            handle.shutdown();
+            server.stop_accepting();
             deadline = Some(Instant::now() + grace);
             received -= 1;
         }

@@ -94,13 +94,22 @@ impl Shared {
     }
 
     /// An accepting worker's life: run each serving run's acceptor until it says the run is
-    /// over, until the pool closes.
+    /// over, and between runs the requests handed over (by `handle_request`, or those a
+    /// graceful stop took off the socket), until the pool closes and none is left.
     fn accept(&self) {
         let mut last_run = 0;
         loop {
             let acceptor = {
                 let mut state = self.state();
                 loop {
+                    if let Some(job) = state.jobs.pop_front() {
+                        drop(state);
+                        self.waker.wake();
+                        self.room.notify_one();
+                        let _ = catch_unwind(AssertUnwindSafe(job));
+                        state = self.state();
+                        continue;
+                    }
                     if state.closing {
                         return;
                     }
@@ -125,7 +134,17 @@ impl Pool {
         lock(&self.workers).len()
     }
 
-    /// The number of requests accepted and waiting for a worker (always 0 without a queue).
+    /// How many requests may wait for a worker: `pool_queue_size`, or without a queue one
+    /// per worker (requests handed over between serving runs).
+    fn queue_bound(&self) -> usize {
+        match self.shared.capacity {
+            0 => self.workers().max(1),
+            n => n,
+        }
+    }
+
+    /// The number of requests accepted and waiting for a worker (without a queue, only
+    /// those handed over between serving runs).
     pub fn queued(&self) -> usize {
         self.shared.state().jobs.len()
     }
@@ -186,13 +205,10 @@ impl Mixin for Pool {
     where
         J: FnOnce() -> bool + Send + 'static,
     {
-        if self.shared.capacity == 0 {
-            // Without a queue only `handle_request` hands requests over: serve it here.
-            job();
-            return Ok(());
-        }
+        // Without a queue, requests are handed over only between serving runs (see
+        // `Shared::accept`), at most one per worker at a time (`has_capacity`).
         let mut state = self.shared.state();
-        while state.jobs.len() >= self.shared.capacity {
+        while state.jobs.len() >= self.queue_bound() {
             state = self
                 .shared
                 .room
@@ -208,7 +224,7 @@ impl Mixin for Pool {
     }
 
     fn has_capacity(&self) -> bool {
-        self.shared.capacity == 0 || self.shared.state().jobs.len() < self.shared.capacity
+        self.shared.state().jobs.len() < self.queue_bound()
     }
 
     fn close(&self) {

@@ -5,6 +5,7 @@ use std::io::{self, Cursor};
 use std::net::UdpSocket;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use socket2::SockRef;
@@ -136,9 +137,26 @@ impl DatagramRequest {
         (&mut self.rfile, &mut self.wfile)
     }
 
-    /// Sends `data` to the client now, as its own datagram.
+    /// Sends `data` to the client now, as its own datagram. Never waits: when the client's
+    /// queue (or the socket's send buffer) is full, the datagram is dropped, counted in
+    /// [`Stats::dropped_replies`](crate::Stats::dropped_replies), and the error is
+    /// [`io::ErrorKind::WouldBlock`]. A client that does not read its replies cannot hold
+    /// the server.
     pub fn reply(&self, data: &[u8]) -> io::Result<usize> {
-        self.socket.send_to(data, &self.client_address)
+        let to = self.client_address.to_sockaddr();
+        let sent = SockRef::from(&*self.socket).send_to_with_flags(data, &to, libc::MSG_DONTWAIT);
+        if let Err(e) = &sent {
+            if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)) {
+                let counters = self.server.in_flight().counters();
+                counters.dropped_replies.fetch_add(1, Ordering::Relaxed);
+                crate::report::debug(format_args!(
+                    "reply to {} dropped: its queue is full",
+                    self.client_address
+                ));
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
+        sent
     }
 
     /// The server's socket (Python: `self.request[1]`).
@@ -156,10 +174,16 @@ impl DatagramRequest {
         &self.server
     }
 
-    /// Sends what was written to `wfile` (Python: `DatagramRequestHandler.finish`).
+    /// Sends what was written to `wfile` (Python: `DatagramRequestHandler.finish`); a reply
+    /// dropped because the client's queue is full is no error of the request.
     pub(crate) fn close(&self) -> io::Result<()> {
         if !self.wfile.is_empty() || self.send_empty_reply {
-            self.reply(&self.wfile)?;
+            match self.reply(&self.wfile) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                sent => {
+                    sent?;
+                }
+            }
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use socket2::{SockRef, Socket, Type};
 
-use super::socket::{self, SocketFile};
+use super::socket::{self, OwnedSocketFile};
 use super::{BindAddress, Transport};
 use crate::address::{resolve_inet, resolve_unix, SocketAddress};
 use crate::config::ServerConfig;
@@ -26,7 +26,7 @@ pub struct DatagramListener {
     socket: Arc<DatagramSocket>,
     /// Receive waits for a datagram (the socket itself always blocks, for replies).
     blocking: AtomicBool,
-    _socket_file: Option<SocketFile>,
+    socket_file: OwnedSocketFile,
 }
 
 impl AsRawFd for DatagramListener {
@@ -64,7 +64,7 @@ fn bind(
     Ok(DatagramListener {
         socket: Arc::new(wrap(socket)),
         blocking: AtomicBool::new(false),
-        _socket_file: socket_file,
+        socket_file: OwnedSocketFile::new(socket_file),
     })
 }
 
@@ -170,6 +170,11 @@ macro_rules! datagram_transport {
 
             fn close_request(request: &mut DatagramRequest) -> io::Result<()> {
                 request.close()
+            }
+
+            fn stop_listening(listener: &DatagramListener) {
+                // The socket stays open for the replies of requests in flight.
+                listener.socket_file.remove();
             }
 
             fn reject(_incoming: Datagram) {}

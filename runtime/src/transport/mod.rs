@@ -75,6 +75,13 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// reads EOF, or sends a datagram's reply.
     fn close_request(request: &mut Self::Request) -> io::Result<()>;
 
+    /// Stops taking requests for good, at once, at the start of a graceful stop (after the
+    /// requests already queued were taken): a stream socket stops listening, so that a new
+    /// client is refused at once instead of being handshaken and left waiting, and a unix
+    /// socket file is removed. Requests in flight keep their connections (and a datagram
+    /// server its socket, for their replies).
+    fn stop_listening(listener: &Self::Listener);
+
     /// Ends a request that never reached a handler (rejected by `verify_request`, or not
     /// started).
     fn reject(incoming: Self::Incoming);

@@ -92,8 +92,24 @@ fn bind_unix(
     }
 }
 
-/// The socket file a unix server created; removed when the server closes, unless something
-/// else has since replaced it at that path.
+/// The socket file a unix server created, if any; removed when the server stops listening
+/// or closes, unless something else has since replaced it at that path.
+#[derive(Debug, Default)]
+pub struct OwnedSocketFile(std::sync::Mutex<Option<SocketFile>>);
+
+impl OwnedSocketFile {
+    pub(super) fn new(file: Option<SocketFile>) -> OwnedSocketFile {
+        OwnedSocketFile(std::sync::Mutex::new(file))
+    }
+
+    /// Removes the file now (if it is still ours).
+    pub(super) fn remove(&self) {
+        drop(crate::lock::lock(&self.0).take());
+    }
+}
+
+/// A socket file a unix server created; removed on drop, unless something else has since
+/// replaced it at that path.
 #[derive(Debug)]
 pub struct SocketFile {
     path: PathBuf,

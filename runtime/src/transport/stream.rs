@@ -8,7 +8,7 @@ use std::os::unix::net as unix_net;
 
 use socket2::{Socket, Type};
 
-use super::socket::{self, SocketFile};
+use super::socket::{self, OwnedSocketFile};
 use super::{BindAddress, Transport};
 use crate::address::{resolve_inet, resolve_unix, SocketAddress};
 use crate::config::ServerConfig;
@@ -20,7 +20,7 @@ use crate::shutdown::ServerHandle;
 #[derive(Debug)]
 pub struct StreamListener {
     socket: Socket,
-    _socket_file: Option<SocketFile>,
+    socket_file: OwnedSocketFile,
 }
 
 impl AsRawFd for StreamListener {
@@ -34,7 +34,7 @@ fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamList
     socket.set_nonblocking(true)?;
     Ok(StreamListener {
         socket,
-        _socket_file: socket_file,
+        socket_file: OwnedSocketFile::new(socket_file),
     })
 }
 
@@ -44,6 +44,14 @@ fn accept(listener: &StreamListener) -> io::Result<Option<(Socket, SocketAddress
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Shuts the listening socket down: a TCP listener stops listening (connections still
+/// queued would be reset: the caller took them first), a unix one refuses new clients;
+/// either way blocked `accept`s return. Then the socket file goes.
+fn stop_listening(listener: &StreamListener) {
+    let _ = crate::sys::shut_down(listener.socket.as_raw_fd(), libc::SHUT_RDWR);
+    listener.socket_file.remove();
 }
 
 /// Defines a stream transport: `$name` over connections wrapped as `StreamSocket::$variant`.
@@ -97,6 +105,10 @@ macro_rules! stream_transport {
             fn close_request(request: &mut StreamRequest) -> io::Result<()> {
                 request.close();
                 Ok(())
+            }
+
+            fn stop_listening(listener: &StreamListener) {
+                stop_listening(listener);
             }
 
             fn reject(incoming: StreamSocket) {

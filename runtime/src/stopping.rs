@@ -1,0 +1,146 @@
+//! A graceful stop: stop accepting at once (taking what the kernel had queued), serve what
+//! was taken, let requests in flight finish for a grace period, then cut the rest.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::address::SocketAddress;
+use crate::hooks::Hooks;
+use crate::lock::lock;
+use crate::mixin::Mixin;
+use crate::poll;
+use crate::server::Server;
+use crate::transport::Transport;
+use crate::RequestHandler;
+
+/// Requests taken off the socket when it stopped listening, still to be served.
+pub(crate) type Drained<I> = std::sync::Mutex<Vec<(I, SocketAddress)>>;
+
+impl<T, M, H, K> Server<T, M, H, K>
+where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    /// Stops accepting for good, now, from any thread: shuts the server down (so that
+    /// `serve_forever` returns), takes every connection (or datagram) the kernel had
+    /// already queued, to be served by [`close_within`](Server::close_within), and stops
+    /// listening: a client that comes later is refused at once (`ECONNREFUSED`; a unix
+    /// socket file is removed) instead of being handshaken and left waiting, so a load
+    /// balancer can retry it elsewhere. A second call does nothing.
+    ///
+    /// Between the last connection taken and the listening socket's shutdown, a TCP client
+    /// can still be reset (microseconds). With `allow_reuse_port`, connections the kernel
+    /// had hashed to this socket are moved to another socket on the port only with
+    /// `net.ipv4.tcp_migrate_req=1`; they are reset otherwise.
+    pub fn stop_accepting(&self) {
+        if self.stopped_listening.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // No thread waits in `accept` after this, and none enters it again.
+        self.shared.handle.shutdown();
+        let _ = T::set_blocking(&self.listener, false);
+        let mut drained = lock(&self.drained);
+        loop {
+            match T::accept(&self.listener, &self.shared.config) {
+                Ok(Some(request)) => drained.push(request),
+                Ok(None) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        T::stop_listening(&self.listener);
+    }
+
+    /// Closes gracefully: stops accepting (see [`stop_accepting`](Server::stop_accepting)),
+    /// serves the requests that were queued and lets requests in flight (including those
+    /// accepted and still queued for a pool worker) finish for up to `grace`, then cuts the
+    /// ones still running (their connections are shut down so blocked reads return, and
+    /// queued ones are cut as they start; forked children get `SIGTERM` and are reaped),
+    /// waits for them to end and closes. Returns how many were cut during this call.
+    /// [`ServerHandle::interrupt`](crate::ServerHandle::interrupt) from another thread ends
+    /// the grace period at once.
+    pub fn close_within(self, grace: Duration) -> usize {
+        self.close_gracefully(grace)
+    }
+
+    /// `close_within`, leaving the server to be dropped by the caller.
+    pub(crate) fn close_gracefully(&self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        let handle = self.shared.handle.clone();
+        let cut_before = handle.stats().cut;
+        self.stop_accepting();
+        self.serve_drained(deadline);
+        if !handle.in_flight().wait_idle(deadline) {
+            handle.interrupt();
+        }
+        let stopped = self.mixin.stop(deadline);
+        let counters = handle.in_flight().counters();
+        counters.cut.fetch_add(stopped as u64, Ordering::Relaxed);
+        // Requests still queued for a pool worker, or not yet started on their thread, are
+        // cut as they start: wait for them, so that they are counted too.
+        self.mixin.close();
+        (handle.stats().cut - cut_before) as usize
+    }
+
+    /// Serves the requests taken when the socket stopped listening, each as soon as the
+    /// server has room for it, until `deadline`; those still waiting then are closed
+    /// unserved and counted as accepted and cut. A request the mixin runs on this thread
+    /// (`Sync`) is cut at the deadline by a watcher thread.
+    fn serve_drained(&self, deadline: Instant) {
+        let drained = std::mem::take(&mut *lock(&self.drained));
+        if drained.is_empty() {
+            return;
+        }
+        let handle = &self.shared.handle;
+        let (done, finished) = mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(left) {
+                    handle.interrupt();
+                }
+            });
+            let mut requests = drained.into_iter();
+            for (incoming, client_address) in requests.by_ref() {
+                if !self.wait_for_room(deadline) {
+                    T::reject(incoming);
+                    self.count_unserved(1);
+                    break;
+                }
+                self.dispatch(incoming, &client_address);
+            }
+            let unserved = requests.map(|(incoming, _)| T::reject(incoming)).count();
+            self.count_unserved(unserved as u64);
+            drop(done);
+        });
+    }
+
+    /// Waits until the mixin and `max_connections` leave room for a request; false if the
+    /// deadline passed or requests were cut first.
+    fn wait_for_room(&self, deadline: Instant) -> bool {
+        let handle = &self.shared.handle;
+        loop {
+            self.mixin.service_actions();
+            if self.mixin.has_capacity() && !handle.in_flight().is_full() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline || handle.in_flight().is_cut() {
+                return false;
+            }
+            // The request or worker that frees room writes to the wake socket.
+            let _ = poll::readable([handle.wake().fd()], Some(deadline - now));
+            handle.wake().drain();
+        }
+    }
+
+    fn count_unserved(&self, n: u64) {
+        let counters = self.shared.handle.in_flight().counters();
+        counters.accepted.fetch_add(n, Ordering::Relaxed);
+        counters.cut.fetch_add(n, Ordering::Relaxed);
+    }
+}
