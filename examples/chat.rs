@@ -1,73 +1,276 @@
 //! Multi-client chat over TCP, a thread per client: every line a client sends reaches every
 //! connected client (the sender too) as `IP:PORT text`; `quit` disconnects.
 //!
+//! What a client can cost the server is bounded. A line may be 64 KiB long (as Python's
+//! `http.server` bounds a line); a longer one gets `error: line longer than 65536 bytes`
+//! back and the client is disconnected, no more than 64 KiB of the line ever held. Each
+//! member has a queue of lines still to send and a thread writing them, so a member that
+//! reads slowly (or never) delays no one else: once it is more than 1 MiB of lines behind,
+//! it is dropped from the room and its connection shut down.
+//!
 //!     cargo run --release --example chat -- [--bind ADDR]     (default 127.0.0.1:9000)
 
-use std::collections::HashMap;
 mod common;
 
-use std::io::{self, BufRead, Write};
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use socketserver::prelude::*;
 use socketserver::StreamSocket;
 
-/// Everyone connected: an id per client and a handle on its socket for writing.
+/// The longest line a client may send, its newline included.
+const MAX_LINE: usize = 64 * 1024;
+/// How far behind (bytes of lines queued) a member may fall before it is dropped.
+const MAX_BEHIND: usize = 1024 * 1024;
+/// How long a leaving member's writer may take to send what is queued for it.
+const FLUSH_WITHIN: Duration = Duration::from_secs(2);
+/// How long a refused client's remaining input is read and discarded, so that it gets the
+/// error line instead of a reset.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// A line as broadcast: one allocation shared by every member's queue.
+type Line = Arc<[u8]>;
+
+/// Locks `mutex`, going on past poisoning (a panic in another client's thread does not close
+/// the room).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A member's lines still to send, and the socket its writer thread sends them on.
+struct Outbox {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    socket: StreamSocket,
+}
+
+#[derive(Default)]
+struct Queue {
+    lines: VecDeque<Line>,
+    bytes: usize,
+    closed: bool,
+    /// The writer thread has ended.
+    ended: bool,
+}
+
+impl Outbox {
+    /// Queues `line` unless the member is too far behind or leaving; never blocks on the
+    /// network.
+    fn push(&self, line: &Line, limit: usize) -> bool {
+        let mut queue = lock(&self.queue);
+        if queue.closed || queue.bytes + line.len() > limit {
+            return false;
+        }
+        queue.bytes += line.len();
+        queue.lines.push_back(Line::clone(line));
+        self.ready.notify_all();
+        true
+    }
+
+    /// No more lines: the writer sends what is queued and ends.
+    fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.ready.notify_all();
+    }
+
+    /// Waits at most `within` for the writer to end; false if it has not.
+    fn wait_ended(&self, within: Duration) -> bool {
+        let queue = lock(&self.queue);
+        let (queue, _) = self
+            .ready
+            .wait_timeout_while(queue, within, |queue| !queue.ended)
+            .unwrap_or_else(|e| e.into_inner());
+        queue.ended
+    }
+
+    /// Drops the member: nothing more is queued and its connection is shut down, which ends
+    /// both its writer (blocked in a write or not) and its reader.
+    fn cut(&self) {
+        self.close();
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
+
+    /// The writer thread: sends the queued lines in order until closed and empty.
+    fn send_queued(&self) {
+        /// Marks the writer ended when it returns (or panics).
+        struct Ended<'a>(&'a Outbox);
+        impl Drop for Ended<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.queue).ended = true;
+                self.0.ready.notify_all();
+            }
+        }
+        let _ended = Ended(self);
+        loop {
+            let line = {
+                let mut queue = lock(&self.queue);
+                loop {
+                    if let Some(line) = queue.lines.pop_front() {
+                        queue.bytes -= line.len();
+                        break line;
+                    }
+                    if queue.closed {
+                        return;
+                    }
+                    queue = self.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            if (&self.socket).write_all(&line).is_err() {
+                self.cut(); // gone mid-write
+                return;
+            }
+        }
+    }
+}
+
+/// Everyone connected: an id per client and its outbox.
 #[derive(Default)]
 struct Room {
-    members: Mutex<HashMap<u64, StreamSocket>>,
+    members: Mutex<HashMap<u64, Arc<Outbox>>>,
     next_id: AtomicU64,
 }
 
 impl Room {
-    /// The members, locked (a panic in another client's thread does not close the room).
-    fn members(&self) -> MutexGuard<'_, HashMap<u64, StreamSocket>> {
-        self.members.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Sends `line` to every member; a member whose socket fails (gone mid-write) is dropped
-    /// from the room, and the others still get the line.
+    /// Queues `line` for every member. The room is locked only to queue, never across a
+    /// write; a member too far behind is dropped, and the others still get the line.
     fn broadcast(&self, line: &str) {
-        self.members()
-            .retain(|_, socket| (&*socket).write_all(line.as_bytes()).is_ok());
+        let line: Line = Arc::from(line.as_bytes());
+        let mut dropped = Vec::new();
+        lock(&self.members).retain(|_, member| {
+            let queued = member.push(&line, MAX_BEHIND);
+            if !queued {
+                dropped.push(Arc::clone(member));
+            }
+            queued
+        });
+        for member in dropped {
+            member.cut();
+        }
     }
 }
 
-#[derive(Clone, Default)]
+/// A connected client's part of the room: its id, its outbox and the thread writing it.
+struct Membership {
+    id: u64,
+    outbox: Arc<Outbox>,
+    writer: JoinHandle<()>,
+}
+
+#[derive(Default)]
 struct Chat {
     room: Arc<Room>,
-    id: Option<u64>,
+    member: Option<Membership>,
+}
+
+/// The prototype each connection's handler is cloned from: the room, no membership.
+impl Clone for Chat {
+    fn clone(&self) -> Chat {
+        Chat {
+            room: Arc::clone(&self.room),
+            member: None,
+        }
+    }
+}
+
+impl Chat {
+    /// Leaves the room: no more lines are queued for this client, what was queued is sent
+    /// (for at most `FLUSH_WITHIN`, then the connection is cut) and the writer has ended.
+    fn leave(&mut self) {
+        let Some(member) = self.member.take() else {
+            return;
+        };
+        lock(&self.room.members).remove(&member.id);
+        member.outbox.close();
+        if !member.outbox.wait_ended(FLUSH_WITHIN) {
+            member.outbox.cut();
+        }
+        let _ = member.writer.join();
+    }
+
+    /// Answers a line longer than `MAX_LINE` with `error` and disconnects the client.
+    fn refuse(&mut self, req: &mut StreamRequest, error: &io::Error) {
+        if let Some(member) = &self.member {
+            member.outbox.push(
+                &Line::from(format!("error: {error}\n").as_bytes()),
+                usize::MAX,
+            );
+        }
+        self.leave();
+        linger(req, LINGER);
+    }
+}
+
+/// Ends the client's input before the connection closes: shuts the write side (the client
+/// reads what was sent, then EOF) and discards what it still sends, until it closes or
+/// `within` has passed. Closing a socket with unread input resets the connection, and the
+/// client may lose the answer with it.
+fn linger(req: &mut StreamRequest, within: Duration) {
+    let _ = req.socket().shutdown(Shutdown::Write);
+    let deadline = Instant::now() + within;
+    let mut sink = [0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || req.socket().set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match req.rfile().read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
 }
 
 #[handler]
 impl Chat {
     fn setup(&mut self, req: &mut StreamRequest) -> io::Result<()> {
         let id = self.room.next_id.fetch_add(1, Ordering::Relaxed);
-        let socket = req.socket().try_clone()?;
-        self.room.members().insert(id, socket);
-        self.id = Some(id);
+        let outbox = Arc::new(Outbox {
+            queue: Mutex::default(),
+            ready: Condvar::new(),
+            socket: req.socket().try_clone()?,
+        });
+        let writer = std::thread::Builder::new()
+            .name(format!("chat-writer-{id}"))
+            .spawn({
+                let outbox = Arc::clone(&outbox);
+                move || outbox.send_queued()
+            })?;
+        lock(&self.room.members).insert(id, Arc::clone(&outbox));
+        self.member = Some(Membership { id, outbox, writer });
         Ok(())
     }
 
     fn handle(&mut self, req: &mut StreamRequest) -> io::Result<()> {
         let who = req.client_address().to_string();
-        let mut line = String::new();
-        while req.rfile().read_line(&mut line)? > 0 {
-            let text = line.trim_end();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match req.rfile().read_line_bounded(&mut line, MAX_LINE) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    self.refuse(req, &e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end();
             if text == "quit" {
                 break;
             }
             self.room.broadcast(&format!("{who} {text}\n"));
-            line.clear();
         }
         Ok(())
     }
 
     fn finish(&mut self, _req: &mut StreamRequest) {
-        if let Some(id) = self.id {
-            self.room.members().remove(&id);
-        }
+        self.leave();
     }
 }
 

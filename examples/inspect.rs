@@ -2,17 +2,96 @@
 //! socket, the client address and the current thread, and answers any HTTP request with a
 //! `200` and a small text page (point a browser or `curl` at it).
 //!
+//! It reads requests within Python's `http.server` bounds: a request line longer than
+//! 64 KiB gets `414 URI Too Long`, a longer header line or more than 100 headers
+//! `431 Request Header Fields Too Large`, and the connection is closed; at most 64 KiB of a
+//! line is ever held.
+//!
 //!     cargo run --release --example inspect -- [--mixin sync|threading|forking] [--bind ADDR]
 
 mod common;
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use socketserver::prelude::*;
 
 const USAGE: &str =
     "inspect [--mixin sync|threading|forking] [--bind ADDR] (defaults: threading, 127.0.0.1:8000)";
+
+/// The longest request or header line, its CRLF included (Python's `http.server._MAXLINE`).
+const MAX_LINE: usize = 65536;
+/// The most header lines a request may have (Python's `http.client._MAXHEADERS`).
+const MAX_HEADERS: usize = 100;
+/// How long a refused client's remaining input is read and discarded, so that it gets the
+/// error response instead of a reset.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// A request refused before it was read whole.
+struct Refusal {
+    status: &'static str,
+    reason: String,
+}
+
+/// Reads the request line and the headers up to the blank line (a request that ends first
+/// is taken as it is), within `MAX_LINE` and `MAX_HEADERS`; returns the request line.
+fn read_head(req: &mut StreamRequest) -> io::Result<Result<String, Refusal>> {
+    let too_long = |status, e: io::Error| {
+        Ok(Err(Refusal {
+            status,
+            reason: e.to_string(),
+        }))
+    };
+    let mut line = Vec::new();
+    match req.rfile().read_line_bounded(&mut line, MAX_LINE) {
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => return too_long("414 URI Too Long", e),
+        result => result?,
+    };
+    let request_line = String::from_utf8_lossy(&line).trim().to_owned();
+    let mut headers = 0;
+    loop {
+        line.clear();
+        match req.rfile().read_line_bounded(&mut line, MAX_LINE) {
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return too_long("431 Request Header Fields Too Large", e)
+            }
+            Ok(0) => break,
+            Ok(_) if line.trim_ascii().is_empty() => break,
+            Ok(_) => headers += 1,
+            Err(e) => return Err(e),
+        }
+        if headers > MAX_HEADERS {
+            return Ok(Err(Refusal {
+                status: "431 Request Header Fields Too Large",
+                reason: format!("more than {MAX_HEADERS} headers"),
+            }));
+        }
+    }
+    Ok(Ok(request_line))
+}
+
+/// Ends the client's input before the connection closes: shuts the write side (the client
+/// reads the response, then EOF) and discards what it still sends, until it closes or
+/// `within` has passed. Closing a socket with unread input resets the connection, and the
+/// client may lose the response with it.
+fn linger(req: &mut StreamRequest, within: Duration) {
+    let _ = req.wfile().flush();
+    let _ = req.socket().shutdown(Shutdown::Write);
+    let deadline = Instant::now() + within;
+    let mut sink = [0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || req.socket().set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match req.rfile().read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
 
 /// Knows the type of the server it runs under, to show it.
 #[derive(Clone)]
@@ -35,14 +114,21 @@ impl Inspect {
             std::process::id(),
         );
         eprint!("{report}");
-        // Read the request line and headers, up to the blank line.
-        let mut request_line = String::new();
-        req.rfile().read_line(&mut request_line)?;
-        let mut header = String::new();
-        while req.rfile().read_line(&mut header)? > 0 && !header.trim().is_empty() {
-            header.clear();
-        }
-        let body = format!("{}request: {}\n", report, request_line.trim());
+        let request_line = match read_head(req)? {
+            Ok(request_line) => request_line,
+            Err(Refusal { status, reason }) => {
+                eprintln!("refused: {status} ({reason})");
+                let body = format!("{reason}\n");
+                write!(
+                    req.wfile(),
+                    "HTTP/1.0 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )?;
+                linger(req, LINGER);
+                return Ok(());
+            }
+        };
+        let body = format!("{report}request: {request_line}\n");
         write!(
             req.wfile(),
             "HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

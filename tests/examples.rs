@@ -452,33 +452,24 @@ fn inspect_answers_curl_with_a_page_about_the_request() {
 }
 
 #[test]
-fn upper_answers_socat_datagrams_in_upper_case() {
+fn upper_answers_datagrams_in_upper_case() {
     let dir = temp_dir("upper");
     let server = start("upper", &["--bind", "127.0.0.1:0"], &dir);
-    let mut socat = Command::new("socat")
-        .args(["-t", "5", "-", &format!("UDP:{}", server.address)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("socat is installed by .ci/run");
-    std::io::Write::write_all(socat.stdin.as_mut().unwrap(), b"hello, world\n").unwrap();
-    let mut reply = String::new();
-    BufReader::new(socat.stdout.take().unwrap())
-        .read_line(&mut reply)
-        .unwrap();
-    let _ = socat.kill();
-    let _ = socat.wait();
-    assert_eq!(reply, "HELLO, WORLD\n");
-    // Too long for max_packet_size: an error reply, and the server goes on.
+    // A plain datagram, then one too long for max_packet_size: an error reply, and the
+    // server goes on.
     let script = r#"
 import socket, sys
 host, port = sys.argv[1].rsplit(':', 1)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(10)
+s.sendto(b'hello, world\n', (host, int(port))); print(repr(s.recv(100).decode()))
 s.sendto(b'x' * 2000, (host, int(port))); print(s.recv(100).decode().strip())
 s.sendto(b'ok', (host, int(port))); print(s.recv(100).decode())
 "#;
     let out = python(script, &server.address, &dir);
-    assert_eq!(out, "error: datagram longer than 1024 bytes\nOK\n");
+    assert_eq!(
+        out,
+        "'HELLO, WORLD\\n'\nerror: datagram longer than 1024 bytes\nOK\n"
+    );
 }
 
 /// Runs example `name` with `args`, feeding `input` on stdin; returns stdout.
@@ -550,4 +541,320 @@ fn echo_reports_a_bad_address_in_one_line() {
             "{stderr}"
         );
     }
+}
+
+/// What the example process `pid` has held in memory at most so far, in bytes: `VmHWM` of
+/// `/proc/PID/status`, its peak resident set size (a buffer freed before we look still
+/// counts), or `VmRSS` where the kernel has no peak.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status.lines().find_map(|line| {
+            let kib = line.strip_prefix(name)?.trim().strip_suffix("kB")?;
+            kib.trim().parse::<u64>().ok()
+        })
+    };
+    field("VmHWM:").or_else(|| field("VmRSS:")).unwrap() * 1024
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// Writes `total` bytes of `fill` to `stream` from a thread, a MiB at a time, then `tail`
+/// and shuts the write side; stops at the first error (the server may refuse the rest).
+/// The receiver gets the number of bytes written when the thread ends.
+fn send_in_background(
+    mut stream: std::net::TcpStream,
+    head: &'static [u8],
+    fill: u8,
+    total: usize,
+    tail: &'static [u8],
+) -> std::sync::mpsc::Receiver<usize> {
+    use std::io::Write;
+    stream
+        .set_write_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let (done, sent) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let chunk = vec![fill; MIB];
+        let mut written = 0;
+        let result = (|| {
+            stream.write_all(head)?;
+            while written < total {
+                let n = chunk.len().min(total - written);
+                stream.write_all(&chunk[..n])?;
+                written += n;
+            }
+            stream.write_all(tail)?;
+            stream.shutdown(std::net::Shutdown::Write)
+        })();
+        let _ = result;
+        let _ = done.send(written);
+    });
+    sent
+}
+
+/// A chat client: the connection and its address as the others see it.
+struct Member {
+    reader: BufReader<std::net::TcpStream>,
+    me: String,
+}
+
+impl Member {
+    /// Joins the chat at `address` and waits until it is in the room: its `ping` comes back
+    /// to it and to every member in `others`.
+    fn join(address: &str, others: &mut [&mut Member]) -> Member {
+        let stream = connect(address);
+        stream
+            .set_write_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let me = stream.local_addr().unwrap().to_string();
+        let mut member = Member {
+            reader: BufReader::new(stream),
+            me,
+        };
+        member.say("ping");
+        let expected = format!("{} ping\n", member.me);
+        assert_eq!(member.next_line(), expected);
+        for other in others {
+            assert_eq!(other.next_line(), expected);
+        }
+        member
+    }
+
+    fn say(&mut self, text: &str) {
+        use std::io::Write;
+        let line = format!("{text}\n");
+        self.reader.get_mut().write_all(line.as_bytes()).unwrap();
+    }
+
+    fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        line
+    }
+
+    /// A clone of the connection, for a thread of the test to write on.
+    fn stream(&self) -> std::net::TcpStream {
+        self.reader.get_ref().try_clone().unwrap()
+    }
+}
+
+/// Reads `stream` to its end (EOF or a reset), at most `cap` bytes of it kept; `None` if
+/// the server neither answered nor closed within the stream's read timeout.
+fn read_answer(stream: &mut impl std::io::Read, cap: usize) -> Option<Vec<u8>> {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(answer),
+            Ok(n) => {
+                let keep = n.min(cap.saturating_sub(answer.len()));
+                answer.extend_from_slice(&buf[..keep]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(_) => return Some(answer), // reset: the server closed on unread input
+        }
+    }
+}
+
+#[test]
+fn chat_refuses_a_50_mib_line_in_bounded_memory_and_the_room_goes_on() {
+    let dir = temp_dir("chat-long-line");
+    let server = start("chat", &["--bind", "127.0.0.1:0"], &dir);
+    let mut x = Member::join(&server.address, &mut []);
+    let mut y = Member::join(&server.address, &mut [&mut x]);
+    let before = peak_rss(server.child.id());
+    // 50 MiB without a newline, then EOF.
+    let mut big = connect(&server.address);
+    let sent = send_in_background(big.try_clone().unwrap(), b"", b'x', 50 * MIB, b"");
+    sent.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("sending 50 MiB took more than 60 s");
+    let growth = peak_rss(server.child.id()).saturating_sub(before);
+    assert!(
+        growth < 16 * MIB as u64,
+        "chat's peak RSS grew by {} MiB for one line",
+        growth / MIB as u64
+    );
+    // One error line, then the server closes (or resets, if it stopped discarding the input).
+    let answer = read_answer(&mut big, 4096).expect("chat neither answered nor closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer == "error: line longer than 65536 bytes\n",
+        "{answer:?}"
+    );
+    // The others never saw any of it, and still talk.
+    y.say("after");
+    assert_eq!(x.next_line(), format!("{} after\n", y.me));
+    assert_eq!(y.next_line(), format!("{} after\n", y.me));
+}
+
+/// The most bytes the kernel may buffer on the server's side of a connection whose client
+/// never reads: its send buffer at its largest (`tcp_wmem`'s maximum).
+fn tcp_send_buffer_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(4 * MIB)
+}
+
+#[test]
+fn chat_drops_a_member_that_never_reads_and_the_room_goes_on() {
+    use std::time::Duration;
+    let dir = temp_dir("chat-slow-member");
+    let server = start("chat", &["--bind", "127.0.0.1:0"], &dir);
+    let mut c = Member::join(&server.address, &mut []);
+    let mut b = Member::join(&server.address, &mut [&mut c]);
+    let mut slow = Member::join(&server.address, &mut [&mut c, &mut b]);
+    // `slow` never reads again. Its receive buffer is set (256 KiB, which the kernel doubles)
+    // so that it cannot grow and take in more of what the server sends; not smaller, or
+    // reading what it holds at the end would crawl a few bytes per window probe.
+    let small: libc::c_int = 256 * 1024;
+    // SAFETY: sets an int option on a socket we own, from a valid pointer and length.
+    let set = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(slow.reader.get_ref()),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    // b and c read everything the room sends them, in threads; c reports its own marker.
+    let marker = format!("{} marker\n", c.me);
+    let (seen, marker_seen) = std::sync::mpsc::channel();
+    let readers =
+        [(b.stream(), None), (c.stream(), Some((marker, seen)))].map(|(stream, watch)| {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if let Some((marker, seen)) = &watch {
+                        if line == *marker {
+                            let _ = seen.send(());
+                        }
+                    }
+                    line.clear();
+                }
+            })
+        });
+    // b says 16 MiB worth of 1 KiB lines: more than the kernel buffers towards `slow` (or
+    // more than 16 MiB, where it could buffer most of that).
+    let total = (16 * MIB).max(2 * (tcp_send_buffer_max() + MIB) + 4 * MIB);
+    let lines = (0..MIB / 1024)
+        .flat_map(|_| {
+            let mut line = vec![b'b'; 1023];
+            line.push(b'\n');
+            line
+        })
+        .collect::<Vec<u8>>();
+    let (done, said) = std::sync::mpsc::channel();
+    let mut stream = b.stream();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for _ in 0..total / MIB {
+            if stream.write_all(&lines).is_err() {
+                break;
+            }
+        }
+        let _ = done.send(());
+    });
+    // Well under a second alone; the bound is for a loaded machine running the other
+    // example tests (debug builds) beside it. A frozen room never gets there.
+    said.recv_timeout(Duration::from_secs(60))
+        .expect("the room froze: b's lines were not taken within 60 s");
+    c.say("marker");
+    marker_seen
+        .recv_timeout(Duration::from_secs(30))
+        .expect("c's line did not come back within 30 s: the room is frozen");
+    // The member that never read was dropped: after what the kernel had buffered, EOF.
+    slow.reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(
+        read_answer(&mut slow.reader, 0).is_some(),
+        "the member that never reads is still connected"
+    );
+    b.say("quit");
+    c.say("quit");
+    for reader in readers {
+        reader.join().unwrap();
+    }
+}
+
+#[test]
+fn inspect_refuses_a_100_mib_header_line_in_bounded_memory_and_goes_on() {
+    use std::io::Write;
+    let dir = temp_dir("inspect-long-header");
+    let server = start("inspect", &["--bind", "127.0.0.1:0"], &dir);
+    let get = |request: &[u8]| {
+        let mut client = connect(&server.address);
+        client.write_all(request).unwrap();
+        let answer = read_answer(&mut client, 1 << 20).expect("no answer");
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    assert!(get(b"GET /first HTTP/1.0\r\n\r\n").starts_with("HTTP/1.0 200 OK\r\n"));
+    let before = peak_rss(server.child.id());
+    let mut big = connect(&server.address);
+    let sent = send_in_background(
+        big.try_clone().unwrap(),
+        b"GET /big HTTP/1.0\r\nX-Big: ",
+        b'a',
+        100 * MIB,
+        b"\r\n\r\n",
+    );
+    let answer = read_answer(&mut big, 4096).expect("inspect neither answered nor closed");
+    sent.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("sending 100 MiB took more than 60 s");
+    let growth = peak_rss(server.child.id()).saturating_sub(before);
+    assert!(
+        growth < 16 * MIB as u64,
+        "inspect's peak RSS grew by {} MiB for one header",
+        growth / MIB as u64
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.0 431 Request Header Fields Too Large\r\n"),
+        "{answer:?}"
+    );
+    let page = get(b"GET /after HTTP/1.0\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.0 200 OK\r\n"), "{page}");
+    assert!(page.contains("request: GET /after HTTP/1.0"), "{page}");
+}
+
+#[test]
+fn inspect_refuses_a_long_request_line_and_too_many_headers() {
+    use std::io::Write;
+    let dir = temp_dir("inspect-limits");
+    let server = start("inspect", &["--bind", "127.0.0.1:0"], &dir);
+    let status = |request: &[u8]| {
+        let mut client = connect(&server.address);
+        client.write_all(request).unwrap();
+        let answer = read_answer(&mut client, 4096).expect("no answer");
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        answer.lines().next().unwrap_or_default().to_owned()
+    };
+    let path = "x".repeat(65536);
+    assert_eq!(
+        status(format!("GET /{path} HTTP/1.0\r\n\r\n").as_bytes()),
+        "HTTP/1.0 414 URI Too Long"
+    );
+    let headers = |n| (0..n).map(|i| format!("X-{i}: y\r\n")).collect::<String>();
+    assert_eq!(
+        status(format!("GET / HTTP/1.0\r\n{}\r\n", headers(101)).as_bytes()),
+        "HTTP/1.0 431 Request Header Fields Too Large"
+    );
+    // At the limits: a 65536-byte line (CRLF included) and 100 headers are fine.
+    let value = "v".repeat(65536 - "X-Long: \r\n".len());
+    let request = format!("GET / HTTP/1.0\r\n{}X-Long: {value}\r\n\r\n", headers(99));
+    assert_eq!(status(request.as_bytes()), "HTTP/1.0 200 OK");
 }

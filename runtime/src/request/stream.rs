@@ -203,6 +203,80 @@ impl RFile {
     }
 }
 
+impl RFile {
+    /// Reads one line, its `b'\n'` included, appending it to `buf`, but never more than
+    /// `max` bytes of it: a bounded `read_line` for input from peers that may send a line of
+    /// any length (Python's `http.server` reads lines with `readline(65537)` for the same
+    /// reason). Returns the number of bytes appended; 0 at EOF. A last line that ends at EOF
+    /// without `b'\n'` is returned as it is.
+    ///
+    /// A line longer than `max` bytes (the `b'\n'` counted) is an error of kind
+    /// [`io::ErrorKind::InvalidData`], "line longer than `max` bytes", as soon as its
+    /// `max + 1`-th byte arrives: `buf` then holds the line's first `max` bytes and the rest
+    /// of the line is left unread, so memory stays bounded whatever the peer sends. The
+    /// connection is still open: the handler can answer on `wfile` (HTTP's 431, an error
+    /// line) and end the request. Other errors are the socket's, with the bytes read so far
+    /// appended, as with [`BufRead::read_until`]. Reads nothing more than the line.
+    ///
+    /// ```no_run
+    /// use socketserver_runtime::{HandlerResult, RequestHandler, StreamRequest};
+    /// use std::io::{self, Write};
+    ///
+    /// struct Headers;
+    ///
+    /// impl RequestHandler<StreamRequest> for Headers {
+    ///     fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+    ///         let mut line = Vec::new();
+    ///         loop {
+    ///             line.clear();
+    ///             match req.rfile().read_line_bounded(&mut line, 65536) {
+    ///                 Ok(0) => return Ok(()), // EOF
+    ///                 Ok(_) if line == b"\r\n" => break,
+    ///                 Ok(_) => {} // a header line, at most 64 KiB
+    ///                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+    ///                     req.wfile().write_all(b"HTTP/1.0 431 Line Too Long\r\n\r\n")?;
+    ///                     return Ok(());
+    ///                 }
+    ///                 Err(e) => return Err(e.into()),
+    ///             }
+    ///         }
+    ///         req.wfile().write_all(b"HTTP/1.0 204 No Content\r\n\r\n")?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn read_line_bounded(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let mut read = 0;
+        loop {
+            let available = match self.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok(read);
+            }
+            if read == max {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("line longer than {max} bytes"),
+                ));
+            }
+            let window = &available[..available.len().min(max - read)];
+            let (taken, ends) = match window.iter().position(|&b| b == b'\n') {
+                Some(newline) => (newline + 1, true),
+                None => (window.len(), false),
+            };
+            buf.extend_from_slice(&window[..taken]);
+            self.consume(taken);
+            read += taken;
+            if ends {
+                return Ok(read);
+            }
+        }
+    }
+}
+
 impl Drop for RFile {
     fn drop(&mut self) {
         super::spare::keep(std::mem::take(&mut self.buf));
@@ -404,6 +478,99 @@ mod tests {
         rfile.read_exact(&mut rest).unwrap();
         assert_eq!(&rest, b"0123456789");
         assert_eq!(rfile.read(&mut rest).unwrap(), 0, "EOF");
+    }
+
+    /// Every line `read_line_bounded(.., max)` returns until EOF or an error, with an
+    /// `rbufsize` of `capacity`.
+    fn bounded_lines(data: &[u8], capacity: usize, max: usize) -> (Vec<Vec<u8>>, io::Result<()>) {
+        let socket = connection_with(data);
+        let mut rfile = RFile::new(View::of(&socket), capacity);
+        let mut lines = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            match rfile.read_line_bounded(&mut line, max) {
+                Ok(0) => return (lines, Ok(())),
+                Ok(n) => {
+                    assert_eq!(n, line.len());
+                    lines.push(line);
+                }
+                Err(e) => {
+                    assert_eq!(line.len(), max, "the line's first max bytes are kept");
+                    lines.push(line);
+                    return (lines, Err(e));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bounded_lines_up_to_the_limit_are_read_whole_across_buffer_boundaries() {
+        for capacity in [1, 3, 4, 8192] {
+            let (lines, end) = bounded_lines(b"abc\n\nabcdefg\nlast", capacity, 8);
+            assert!(end.is_ok(), "{capacity}");
+            assert_eq!(lines, [&b"abc\n"[..], b"\n", b"abcdefg\n", b"last"]);
+        }
+        // Exactly `max` bytes unterminated at EOF is a line, not an overflow.
+        let (lines, end) = bounded_lines(b"12345678", 4, 8);
+        assert!(end.is_ok());
+        assert_eq!(lines, [b"12345678"]);
+    }
+
+    #[test]
+    fn a_bounded_line_longer_than_the_limit_is_invalid_data_and_the_rest_stays_unread() {
+        for capacity in [1, 4, 8192] {
+            let (lines, end) = bounded_lines(b"ok\n12345678\nrest\n", capacity, 8);
+            let error = end.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+            assert_eq!(error.to_string(), "line longer than 8 bytes");
+            assert_eq!(lines, [&b"ok\n"[..], b"12345678"], "{capacity}");
+        }
+        let socket = connection_with(b"0123456789\nnext\n");
+        let mut rfile = RFile::new(View::of(&socket), 4);
+        let mut line = b"kept ".to_vec();
+        assert!(rfile.read_line_bounded(&mut line, 4).is_err());
+        assert_eq!(line, b"kept 0123", "appended to what buf held");
+        let mut rest = String::new();
+        rfile.read_to_string(&mut rest).unwrap();
+        assert_eq!(
+            rest, "456789\nnext\n",
+            "nothing past the limit was consumed"
+        );
+    }
+
+    #[test]
+    fn after_an_overlong_line_the_handler_can_still_answer() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        theirs
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let sender = std::thread::spawn({
+            let theirs = theirs.try_clone().unwrap();
+            move || {
+                // Far more than a socket buffer holds: the reader must not wait for all of it.
+                let chunk = vec![b'x'; 1 << 16];
+                for _ in 0..1024 {
+                    if (&theirs).write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let socket = StreamSocket::Unix(ours);
+        let mut rfile = RFile::new(View::of(&socket), 8192);
+        let mut line = Vec::new();
+        let error = rfile.read_line_bounded(&mut line, 65536).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(error.to_string(), "line longer than 65536 bytes");
+        assert_eq!((line.len(), line.capacity() <= 2 * 65536), (65536, true));
+        let mut wfile = WFile(Writer::Direct(View::of(&socket)));
+        wfile.write_all(b"431\n").unwrap();
+        drop((rfile, wfile));
+        drop(socket); // the sender's next write fails
+        let mut answer = [0u8; 4];
+        (&theirs).read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"431\n");
+        sender.join().unwrap();
     }
 
     #[test]
