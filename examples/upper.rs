@@ -2,7 +2,7 @@
 //! datagram; a datagram longer than `max_packet_size` gets an error reply instead.
 //!
 //!     cargo run --release --example upper -- [--bind ADDR]      (default 127.0.0.1:9002)
-//!     echo hello | socat - UDP:127.0.0.1:9002
+//!     echo hello | nc -u -q1 127.0.0.1 9002
 
 mod common;
 
