@@ -290,11 +290,12 @@ fn main() -> std::process::ExitCode {
         "chat [--bind ADDR] (default 127.0.0.1:9000)",
         &["--bind"],
         |flags| {
+            // Before binding: a signal from now on stops the server cleanly (no socket file left).
+            let signals = ShutdownSignals::catch()?;
             let server = ChatServer::bind_with_handler(
                 flags.get("--bind", "127.0.0.1:9000"),
                 Chat::default(),
             )?;
-            let signals = ShutdownSignals::catch()?;
             common::announce(server.server_address())?;
             server.serve_until(signals, common::GRACE).map(drop)
         },

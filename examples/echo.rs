@@ -25,8 +25,9 @@ const USAGE: &str = "echo [--transport tcp|udp|unix-stream|unix-datagram] \
 /// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM, closes gracefully.
 macro_rules! serve {
     ($server:ident, $address:expr) => {{
-        let server = $server::bind($address)?;
+        // Before binding: a signal from now on stops the server cleanly (no socket file left).
         let signals = ShutdownSignals::catch()?;
+        let server = $server::bind($address)?;
         common::announce(server.server_address())?;
         let cut = server.serve_until(signals, common::GRACE)?;
         if cut > 0 {

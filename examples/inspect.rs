@@ -153,8 +153,9 @@ macro_rules! serve {
         let inspect = Inspect {
             server_type: std::any::type_name::<$server>(),
         };
-        let server = $server::bind_with_handler($address, inspect)?;
+        // Before binding: a signal from now on stops the server cleanly (no socket file left).
         let signals = ShutdownSignals::catch()?;
+        let server = $server::bind_with_handler($address, inspect)?;
         common::announce(server.server_address())?;
         server.serve_until(signals, common::GRACE).map(drop)
     }};

@@ -45,8 +45,9 @@ server! {
 }
 
 fn serve(path: &str) -> io::Result<()> {
-    let server = CounterServer::bind_with_handler(path, Counter::default())?;
+    // Before binding: a signal from now on stops the server cleanly (no socket file left).
     let signals = ShutdownSignals::catch()?;
+    let server = CounterServer::bind_with_handler(path, Counter::default())?;
     common::announce(server.server_address())?;
     server.serve_until(signals, common::GRACE).map(drop)
 }

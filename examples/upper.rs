@@ -45,8 +45,9 @@ fn main() -> ExitCode {
         "upper [--bind ADDR] (default 127.0.0.1:9002)",
         &["--bind"],
         |flags| {
-            let server = UpperServer::bind(flags.get("--bind", "127.0.0.1:9002"))?;
+            // Before binding: a signal from now on stops the server cleanly (no socket file left).
             let signals = ShutdownSignals::catch()?;
+            let server = UpperServer::bind(flags.get("--bind", "127.0.0.1:9002"))?;
             common::announce(server.server_address())?;
             server.serve_until(signals, common::GRACE).map(drop)
         },

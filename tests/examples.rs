@@ -858,3 +858,168 @@ fn inspect_refuses_a_long_request_line_and_too_many_headers() {
     let request = format!("GET / HTTP/1.0\r\n{}X-Long: {value}\r\n\r\n", headers(99));
     assert_eq!(status(request.as_bytes()), "HTTP/1.0 200 OK");
 }
+
+/// Sends `signal` to the example without waiting for it.
+fn signal(server: &Running, signal: i32) {
+    // SAFETY: signals our own child process.
+    unsafe { libc::kill(server.child.id() as i32, signal) };
+}
+
+#[test]
+fn echo_keeps_serving_after_sighup_with_every_mixin() {
+    let dir = temp_dir("sighup");
+    for mixin in ["sync", "threading", "forking", "pool"] {
+        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+        let mut in_flight = BufReader::new(connect(&server.address));
+        assert_eq!(exchange(&mut in_flight, "before\n"), "before\n");
+        signal(&server, libc::SIGHUP);
+        signal(&server, libc::SIGHUP);
+        assert_eq!(exchange(&mut in_flight, "after\n"), "after\n", "{mixin}");
+        drop(in_flight);
+        let mut fresh = BufReader::new(connect(&server.address));
+        assert_eq!(
+            exchange(&mut fresh, "new\n"),
+            "new\n",
+            "{mixin}: a new client"
+        );
+        drop(fresh);
+        let (code, stderr) = server.stop(libc::SIGTERM);
+        assert_eq!(code, Some(0), "{mixin}: {stderr}");
+    }
+}
+
+/// SIGTERM with a conversation in flight: from then on a new client is refused at once
+/// (a load balancer retries it elsewhere) instead of being handshaken, left waiting for
+/// the grace period and reset.
+#[test]
+fn echo_refuses_new_clients_as_soon_as_a_stop_begins_with_every_mixin() {
+    use std::time::{Duration, Instant};
+    let dir = temp_dir("refused");
+    for mixin in ["sync", "threading", "forking", "pool"] {
+        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+        let mut in_flight = BufReader::new(connect(&server.address));
+        assert_eq!(exchange(&mut in_flight, "before\n"), "before\n");
+        let address: std::net::SocketAddr = server.address.parse().unwrap();
+        signal(&server, libc::SIGTERM);
+        let signalled = Instant::now();
+        // The first clients may still come before the signal is handled: each is either
+        // refused, or served later (taken off the queue as the socket stopped listening).
+        let mut early = Vec::new();
+        let refused_after = loop {
+            match std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5)) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    break signalled.elapsed()
+                }
+                Err(e) => panic!("{mixin}: {e}"),
+                Ok(client) => early.push(BufReader::new(client)),
+            }
+            // A client every few milliseconds, as a load balancer's retries would come.
+            std::thread::sleep(Duration::from_millis(5));
+            assert!(
+                signalled.elapsed() < Duration::from_secs(5),
+                "{mixin}: never refused"
+            );
+        };
+        assert!(
+            refused_after < Duration::from_millis(100),
+            "{mixin}: refused only after {refused_after:?}"
+        );
+        assert_eq!(exchange(&mut in_flight, "after\n"), "after\n", "{mixin}");
+        drop(in_flight);
+        // Served, except a client whose handshake completed in the microseconds between
+        // the last connection taken off the queue and the socket's shutdown: reset.
+        let mut reset = 0;
+        for mut client in early {
+            use std::io::Write;
+            let mut reply = String::new();
+            let answered = client
+                .get_mut()
+                .write_all(b"early\n")
+                .and_then(|()| client.read_line(&mut reply));
+            match answered {
+                Ok(_) if reply == "early\n" => {}
+                Ok(0) => reset += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => reset += 1,
+                other => panic!("{mixin}: an early client got {other:?} {reply:?}"),
+            }
+        }
+        assert!(reset <= 1, "{mixin}: {reset} early clients reset");
+        let (code, stderr) = server.stop(0);
+        assert_eq!(code, Some(0), "{mixin}: {stderr}");
+    }
+}
+
+/// SIGINT at any point of start-up: the example either dies before it binds or stops
+/// cleanly; its unix socket file is never left behind.
+#[test]
+fn sigint_during_start_up_never_leaves_a_socket_file() {
+    use std::time::Duration;
+    let dir = temp_dir("startup-sigint");
+    let path = dir.join("s.sock");
+    for start_up in 0..30u64 {
+        let mut child = Command::new(example("echo"))
+            .args(["--transport", "unix-stream", "--bind"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread over the first few milliseconds of its life: before, during and after bind.
+        std::thread::sleep(Duration::from_micros(start_up * 300));
+        // SAFETY: signals our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let _ = child.wait();
+        assert!(
+            !path.exists(),
+            "socket file left by a SIGINT {start_up} steps into start-up"
+        );
+    }
+}
+
+/// The pids of the children of `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut children = Vec::new();
+    for task in tasks.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    children
+}
+
+/// A forking echo killed with SIGKILL mid-conversation: its child dies too (it would
+/// otherwise hold the listening socket and serve on), and the port can be bound again.
+#[test]
+fn a_killed_forking_echo_leaves_no_child_and_frees_its_port() {
+    use std::time::{Duration, Instant};
+    let dir = temp_dir("killed-forking");
+    let mut server = start(
+        "echo",
+        &["--mixin", "forking", "--bind", "127.0.0.1:0"],
+        &dir,
+    );
+    let mut client = BufReader::new(connect(&server.address));
+    assert_eq!(exchange(&mut client, "hello\n"), "hello\n");
+    let children = children_of(server.child.id());
+    assert_eq!(
+        children.len(),
+        1,
+        "one child serves the client: {children:?}"
+    );
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let killed = Instant::now();
+    while std::path::Path::new(&format!("/proc/{}", children[0])).exists() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "the child outlived its parent"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::net::TcpListener::bind(&server.address).expect("the port is free again");
+}

@@ -1,5 +1,6 @@
 //! `Hooks`: Python's overridable server methods (`verify_request`, `handle_error`,
-//! `handle_timeout`, `service_actions`) as a trait with Python's defaults.
+//! `handle_timeout`, `service_actions`) as a trait with Python's defaults, and `reload`
+//! for `SIGHUP`.
 
 use crate::address::SocketAddress;
 use crate::error::RequestError;
@@ -23,7 +24,7 @@ use crate::error::RequestError;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a hooks type",
     label = "`hooks:` takes a type that implements `Hooks`",
-    note = "write `impl socketserver::Hooks for {Self} {{}}` and override the methods you need (`verify_request`, `handle_error`, `handle_timeout`, `service_actions`)"
+    note = "write `impl socketserver::Hooks for {Self} {{}}` and override the methods you need (`verify_request`, `handle_error`, `handle_timeout`, `service_actions`, `reload`)"
 )]
 pub trait Hooks: Send + Sync + 'static {
     /// Whether to serve a client; a rejected connection is closed at once (Python:
@@ -50,6 +51,14 @@ pub trait Hooks: Send + Sync + 'static {
     /// Called on every turn of `serve_forever`'s loop (Python: `service_actions`). Default:
     /// nothing.
     fn service_actions(&self) {}
+
+    /// Called when the process gets `SIGHUP` while it serves through
+    /// [`serve_until_signal`](crate::Server::serve_until_signal) or
+    /// [`serve_until`](crate::Server::serve_until): Unix's "read your configuration again"
+    /// (certificates, allow-lists, ...). Runs on the signal watcher's thread while requests
+    /// go on being served. Default: nothing; the server keeps serving either way, a
+    /// `SIGHUP` never stops it.
+    fn reload(&self) {}
 }
 
 /// Python's behaviour for every hook.

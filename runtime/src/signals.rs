@@ -1,4 +1,5 @@
 //! Serving until SIGINT or SIGTERM, then closing gracefully; a second signal stops hard.
+//! SIGHUP calls the `reload` hook and never stops the server.
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -21,10 +22,11 @@ where
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    /// Serves until the process gets SIGINT or SIGTERM, then stops accepting at once, lets
-    /// requests in flight finish for up to `grace` and closes (see
-    /// [`close_within`](Server::close_within)). A second signal during the grace period cuts
-    /// the remaining requests at once. Returns how many requests were cut.
+    /// Serves until the process gets SIGINT or SIGTERM, then stops accepting at once (a new
+    /// client is refused, those already queued are served), lets requests in flight finish
+    /// for up to `grace` and closes (see [`close_within`](Server::close_within)). A second
+    /// signal during the grace period cuts the remaining requests at once. SIGHUP calls
+    /// [`Hooks::reload`] and the server goes on serving. Returns how many requests were cut.
     ///
     /// The signal handlers only write a byte to a socket; they stay registered until this
     /// returns (after which the signals no longer stop the process by default: exit soon).
@@ -67,7 +69,7 @@ where
         let cut_before = handle.stats().cut;
         thread::scope(|scope| {
             let server = &self;
-            scope.spawn(|| watch(&signals.reader, &done, server, grace));
+            scope.spawn(|| watch(&signals, &done, server, grace));
             let served = self.serve_forever();
             // Cut here or by the watcher (at the deadline, or on a second signal).
             self.close_gracefully(grace);
@@ -77,12 +79,18 @@ where
     }
 }
 
-/// SIGINT and SIGTERM, caught from [`catch`](ShutdownSignals::catch) on (the handlers only
-/// write a byte to a socket) until this is dropped, for [`Server::serve_until`]. After the
-/// drop the signals are ignored rather than fatal: exit soon.
+/// SIGINT and SIGTERM (a stop) and SIGHUP (a reload), caught from
+/// [`catch`](ShutdownSignals::catch) on (the handlers only write a byte to a socket) until
+/// this is dropped, for [`Server::serve_until`]. After the drop the signals are ignored
+/// rather than fatal: exit soon.
+///
+/// Catch them before binding: a signal that comes while the server binds or announces
+/// itself then waits for `serve_until`, instead of killing the process and leaving a unix
+/// socket file behind.
 #[derive(Debug)]
 pub struct ShutdownSignals {
-    reader: UnixStream,
+    stops: UnixStream,
+    reloads: UnixStream,
     _registrations: Vec<SignalRegistration>,
 }
 
@@ -101,20 +109,28 @@ impl Drop for ShutdownSignals {
 }
 
 impl ShutdownSignals {
-    /// Starts catching SIGINT and SIGTERM.
+    /// Starts catching SIGINT, SIGTERM and SIGHUP.
     pub fn catch() -> io::Result<ShutdownSignals> {
-        let (reader, writer) = UnixStream::pair()?;
-        reader.set_nonblocking(true)?;
-        let registrations = [libc::SIGINT, libc::SIGTERM]
+        let (stops, stop_writer) = UnixStream::pair()?;
+        let (reloads, reload_writer) = UnixStream::pair()?;
+        stops.set_nonblocking(true)?;
+        reloads.set_nonblocking(true)?;
+        let routes = [
+            (libc::SIGINT, &stop_writer),
+            (libc::SIGTERM, &stop_writer),
+            (libc::SIGHUP, &reload_writer),
+        ];
+        let registrations = routes
             .into_iter()
-            .map(|signal| {
+            .map(|(signal, writer)| {
                 let id = signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
                 Ok(SignalRegistration(id))
             })
             .collect::<io::Result<Vec<_>>>()?;
         CAUGHT.fetch_add(1, Ordering::SeqCst);
         Ok(ShutdownSignals {
-            reader,
+            stops,
+            reloads,
             _registrations: registrations,
         })
     }
@@ -124,7 +140,7 @@ impl ShutdownSignals {
 /// the grace period, interrupts the requests still running (from this thread, since a
 /// `Sync` server's serving thread may itself be inside a request). Returns when `done`.
 fn watch<T, M, H, K>(
-    signals: &UnixStream,
+    signals: &ShutdownSignals,
     done: &UnixStream,
     server: &Server<T, M, H, K>,
     grace: Duration,
@@ -135,18 +151,25 @@ fn watch<T, M, H, K>(
     K: Hooks,
 {
     let handle = &server.shared.handle;
-    let fds = [signals.as_raw_fd(), done.as_raw_fd()];
+    let fds = [
+        signals.stops.as_raw_fd(),
+        signals.reloads.as_raw_fd(),
+        done.as_raw_fd(),
+    ];
     let mut deadline: Option<Instant> = None;
     loop {
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let Ok([signalled, finished]) = poll::readable(fds, timeout) else {
+        let Ok([signalled, reload, finished]) = poll::readable(fds, timeout) else {
             return;
         };
         if finished {
             return;
         }
+        if reload && drain(&signals.reloads) > 0 {
+            server.shared.hooks.reload();
+        }
         // One byte per signal: two signals may be read at once.
-        let mut received = if signalled { drain(signals) } else { 0 };
+        let mut received = if signalled { drain(&signals.stops) } else { 0 };
         if deadline.is_none() && received > 0 {
             server.stop_accepting();
             deadline = Some(Instant::now() + grace);

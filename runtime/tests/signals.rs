@@ -7,6 +7,7 @@
 mod common;
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ struct Gate(Arc<GateState>);
 struct GateState {
     closed: Mutex<bool>,
     opened: Condvar,
+    /// How many times `reload` was called.
+    reloads: AtomicUsize,
 }
 
 impl Gate {
@@ -41,6 +44,10 @@ impl Gate {
 }
 
 impl Hooks for Gate {
+    fn reload(&self) {
+        self.0.reloads.fetch_add(1, AtomicOrdering::SeqCst);
+    }
+
     /// Quiet: cut requests fail, as expected here.
     fn handle_error(&self, _client_address: &SocketAddress, _error: &RequestError) {}
 
@@ -148,6 +155,27 @@ fn idle_request_is_cut_when_the_grace_ends() {
     assert_eq!(server.handle.stats().cut, 1);
 }
 
+/// SIGHUP is a reload, never a stop: the hook is called, the request in flight goes on, a
+/// new client is served, and only SIGTERM then stops the server.
+fn sighup_reloads_and_keeps_serving() {
+    let server = serve_until_signal::<Threading>(Duration::from_secs(30), false);
+    let mut in_flight = greeted(&server.address);
+    send_signal(libc::SIGHUP);
+    wait_until("SIGHUP calls reload", || {
+        server.gate.0.reloads.load(AtomicOrdering::SeqCst) == 1
+    });
+    send_signal(libc::SIGHUP);
+    wait_until("a second SIGHUP reloads again", || {
+        server.gate.0.reloads.load(AtomicOrdering::SeqCst) == 2
+    });
+    assert!(!server.handle.is_shutdown_requested());
+    release(&mut greeted(&server.address));
+    release(&mut in_flight);
+    send_signal(libc::SIGTERM);
+    assert_eq!(server.result.join().unwrap(), 0);
+    assert_eq!(server.handle.stats().completed, 2);
+}
+
 /// SIGTERM and SIGINT back to back, maybe read together by the server: still a second
 /// signal, which cuts at once.
 fn two_signals_at_once_cut_at_once() {
@@ -182,6 +210,7 @@ fn serve_until_signal_stops_on_sigint_or_sigterm_and_closes_gracefully() {
     second_signal_cuts_at_once();
     idle_request_is_cut_when_the_grace_ends();
     two_signals_at_once_cut_at_once();
+    sighup_reloads_and_keeps_serving();
     // Last: the children of a forking server inherit every descriptor open at the time.
     forked_child_is_terminated_when_the_grace_ends();
 }

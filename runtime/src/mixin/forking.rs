@@ -139,6 +139,7 @@ impl Mixin for Forking {
                     unsafe {
                         libc::signal(libc::SIGTERM, libc::SIG_DFL);
                         libc::signal(libc::SIGINT, libc::SIG_DFL);
+                        libc::signal(libc::SIGHUP, libc::SIG_DFL);
                     }
                 }
                 let ok = catch_unwind(AssertUnwindSafe(job)).unwrap_or(false);
