@@ -79,6 +79,7 @@ pub use socketserver_macros::handler;
 /// | `request_queue_size` | 1 to 2^31-1 | `Tcp`, `UnixStream` |
 /// | `timeout` | seconds (`5`, `0.25`) | every server (`handle_request`) |
 /// | `stream_timeout` | seconds | `Tcp`, `UnixStream` |
+/// | `defer_accept` | seconds (accept once the client has spoken) | `Tcp` |
 /// | `disable_nagle_algorithm` | `true`/`false` | `Tcp` |
 /// | `rbufsize` (1..) , `wbufsize` (0..) | bytes | `Tcp`, `UnixStream` |
 /// | `max_packet_size` | 1 to 2^24 bytes | `Udp`, `UnixDatagram` |

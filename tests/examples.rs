@@ -1023,3 +1023,26 @@ fn a_killed_forking_echo_leaves_no_child_and_frees_its_port() {
     }
     std::net::TcpListener::bind(&server.address).expect("the port is free again");
 }
+
+/// 2,000 TCP connections that connect and say nothing do not keep a normal client waiting
+/// more than 3 s, under every mixin (the sync one's only thread included).
+#[test]
+fn echo_serves_a_client_past_2000_idle_connections_with_every_mixin() {
+    use std::time::{Duration, Instant};
+    let dir = temp_dir("idle");
+    for mixin in ["sync", "threading", "forking", "pool"] {
+        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+        let idle: Vec<std::net::TcpStream> = (0..2000).map(|_| connect(&server.address)).collect();
+        let started = Instant::now();
+        let mut client = BufReader::new(connect(&server.address));
+        client
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        assert_eq!(exchange(&mut client, "hello\n"), "hello\n", "{mixin}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{mixin}: {:?}", started.elapsed());
+        drop((client, idle));
+        let (code, stderr) = server.stop(libc::SIGTERM);
+        assert_eq!(code, Some(0), "{mixin}: {stderr}");
+    }
+}

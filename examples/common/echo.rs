@@ -48,11 +48,14 @@ macro_rules! echo_servers {
     )*};
 }
 
+// TCP servers accept a connection only once the client has said something (or after a
+// minute): idle connections wait in the kernel and cannot take the threads, workers or
+// children that serve clients (`defer_accept`). Echo's clients always speak first.
 echo_servers! {
-    TcpSync: Tcp, Sync, StreamEcho, {allow_reuse_address: true};
-    TcpThreading: Tcp, Threading, StreamEcho, {allow_reuse_address: true};
-    TcpForking: Tcp, Forking, StreamEcho, {allow_reuse_address: true};
-    TcpPool: Tcp, Pool, StreamEcho, {allow_reuse_address: true};
+    TcpSync: Tcp, Sync, StreamEcho, {allow_reuse_address: true, defer_accept: 60};
+    TcpThreading: Tcp, Threading, StreamEcho, {allow_reuse_address: true, defer_accept: 60};
+    TcpForking: Tcp, Forking, StreamEcho, {allow_reuse_address: true, defer_accept: 60};
+    TcpPool: Tcp, Pool, StreamEcho, {allow_reuse_address: true, defer_accept: 60};
     UdpSync: Udp, Sync, DatagramEcho, {};
     UdpThreading: Udp, Threading, DatagramEcho, {};
     UdpForking: Udp, Forking, DatagramEcho, {};

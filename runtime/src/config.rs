@@ -38,6 +38,13 @@ pub struct ServerConfig {
     /// Read and write timeout on each accepted stream socket (Python:
     /// `StreamRequestHandler.timeout`, default `None`).
     pub stream_timeout: Option<Duration>,
+    /// TCP: accept a connection only once the client has sent something, or after this long
+    /// (Linux `TCP_DEFER_ACCEPT`, nginx's `deferred`; whole seconds, rounded up). Clients
+    /// that connect and say nothing then wait in the kernel instead of in `accept`, so they
+    /// cannot take the only thread of a `Sync` server or every worker of a pool. One that
+    /// is still silent when the time is up is accepted like any other (bound it with
+    /// `stream_timeout`). Default `None`: accept at once.
+    pub defer_accept: Option<Duration>,
     /// `TCP_NODELAY` on each accepted TCP socket (Python:
     /// `StreamRequestHandler.disable_nagle_algorithm`, default false).
     pub disable_nagle_algorithm: bool,
@@ -90,6 +97,7 @@ impl Default for ServerConfig {
             dual_stack: false,
             timeout: None,
             stream_timeout: None,
+            defer_accept: None,
             disable_nagle_algorithm: false,
             rbufsize: 8192,
             wbufsize: 0,

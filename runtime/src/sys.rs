@@ -3,7 +3,7 @@
 //! what a forked child does first.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Once;
 
 /// The signal that interrupts a thread blocked in the server's `accept` or `recv`. `SIGURG`
@@ -66,6 +66,26 @@ pub(crate) fn wake_thread(tid: libc::pid_t) {
             WAKE_SIGNAL as libc::c_long,
         )
     };
+}
+
+/// `TCP_DEFER_ACCEPT` on a listening TCP socket: accept once data came, or after `wait`
+/// (whole seconds, rounded up).
+pub(crate) fn set_defer_accept(socket: &impl AsRawFd, wait: std::time::Duration) -> io::Result<()> {
+    let seconds = wait.as_secs_f64().ceil().min(libc::c_int::MAX as f64) as libc::c_int;
+    // SAFETY: an int option from a valid pointer and length, on an open socket.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&seconds as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    match r {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
 }
 
 /// `shutdown(2)` on a descriptor that is open: it only changes the socket's state (blocked

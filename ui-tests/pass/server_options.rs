@@ -30,6 +30,7 @@ server! {
         request_queue_size: 128,
         timeout: 5,
         stream_timeout: 0.25,
+        defer_accept: 10,
         disable_nagle_algorithm: true,
         rbufsize: 1_024,
         wbufsize: 0,
@@ -85,6 +86,7 @@ fn main() -> std::io::Result<()> {
     assert_eq!(tcp.request_queue_size, 128);
     assert_eq!(tcp.timeout, Some(Duration::from_secs(5)));
     assert_eq!(tcp.stream_timeout, Some(Duration::from_millis(250)));
+    assert_eq!(tcp.defer_accept, Some(Duration::from_secs(10)));
     assert!(tcp.disable_nagle_algorithm);
     assert_eq!((tcp.rbufsize, tcp.wbufsize), (1024, 0));
     assert!(tcp.daemon_threads && !tcp.block_on_close);

@@ -151,6 +151,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     ),
     option("timeout", ValueType::Seconds, Applies::Any),
     option("stream_timeout", ValueType::Seconds, Applies::Stream),
+    option("defer_accept", ValueType::Seconds, Applies::Tcp),
     option("disable_nagle_algorithm", BOOL, Applies::Tcp),
     option("rbufsize", SIZE, Applies::Stream),
     option(

@@ -48,6 +48,9 @@ fn bind_socket(
         }
     };
     if ty == Type::STREAM {
+        if let (Some(defer), true) = (config.defer_accept, addr.domain() != Domain::UNIX) {
+            crate::sys::set_defer_accept(&socket, defer)?;
+        }
         let backlog = config.request_queue_size.min(i32::MAX as u32) as i32;
         socket.listen(backlog)?;
     }
