@@ -44,7 +44,7 @@ pub struct Datagram {
     socket: Arc<DatagramSocket>,
 }
 
-/// A received datagram's bytes. Dropped unserved (a poke, a rejected datagram, the parent's
+/// A received datagram's bytes. Dropped unserved (a rejected datagram, the parent's
 /// copy of a forked one), the buffer serves the thread's next datagram.
 #[derive(Debug)]
 struct Received(Vec<u8>);
