@@ -37,6 +37,16 @@ impl Transport {
         }
     }
 
+    /// The name `examples/echo --transport` takes.
+    pub fn example_name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Unix => "unix-stream",
+            Transport::Udp => "udp",
+            Transport::UnixDgram => "unix-datagram",
+        }
+    }
+
     /// True for the stream transports (TCP, unix stream).
     pub fn is_stream(self) -> bool {
         matches!(self, Transport::Tcp | Transport::Unix)

@@ -14,6 +14,8 @@ pub enum Model {
 pub enum Launch {
     /// The `servers` binary with `--kind NAME`.
     Rust,
+    /// The echo example users run, `examples/echo --mixin MIXIN`.
+    Example(&'static str),
     /// `python3 bench/python/echo_server.py --mixin MIXIN`.
     Python(&'static str),
 }
@@ -45,9 +47,9 @@ const HAND_FORKING: &str = "hand-forking";
 /// Every server, in the order the driver alternates them (A B A B ...), each
 /// hand-written baseline right before the `server!` type it is compared with.
 ///
-/// To add a server (a new mixin): a `Kind` here; for a `server!` type, its types and
-/// `serve` arms in `ours.rs` (the `servers` binary maps `--kind ours-NAME` to mixin
-/// `NAME`); nothing else changes. The tables and the ratios follow this list.
+/// To add a server (a new mixin): a `Kind` here; for a `server!` type, the mixin in
+/// `examples/echo.rs`, which the driver runs (`Launch::Example`); nothing else changes. The
+/// tables and the ratios follow this list.
 pub const KINDS: &[Kind] = &[
     Kind {
         name: HAND_SYNC,
@@ -61,7 +63,7 @@ pub const KINDS: &[Kind] = &[
     Kind {
         name: "ours-sync",
         model: Model::Serial,
-        launch: Launch::Rust,
+        launch: Launch::Example("sync"),
         baseline: HAND_SYNC,
         max_connections: Some(1),
         settle_ms: 50,
@@ -88,7 +90,7 @@ pub const KINDS: &[Kind] = &[
     Kind {
         name: "ours-threading",
         model: Model::Concurrent,
-        launch: Launch::Rust,
+        launch: Launch::Example("threading"),
         baseline: HAND_THREADING,
         max_connections: None,
         settle_ms: 50,
@@ -106,7 +108,7 @@ pub const KINDS: &[Kind] = &[
     Kind {
         name: "ours-forking",
         model: Model::Concurrent,
-        launch: Launch::Rust,
+        launch: Launch::Example("forking"),
         baseline: HAND_FORKING,
         max_connections: Some(40),
         settle_ms: 100,
@@ -115,7 +117,7 @@ pub const KINDS: &[Kind] = &[
     Kind {
         name: "ours-pool",
         model: Model::Concurrent,
-        launch: Launch::Rust,
+        launch: Launch::Example("pool"),
         // No hand-written pool: compared with a thread per connection.
         baseline: HAND_THREADING,
         // The default `pool_size` on 2 CPUs: max(4 x CPUs, 8). More open connections than

@@ -1,7 +1,7 @@
-//! The servers under test, one per `--kind`: `server!` types (`ours-sync`,
-//! `ours-threading`, `ours-forking`), the hand-written `std::net` baselines (`hand-sync`,
-//! `hand-threading`, `hand-forking`) and `tokio`. Each prints `listening on ADDR` and serves echo until
-//! killed.
+//! The reference servers, one per `--kind`: the hand-written `std::net` baselines
+//! (`hand-sync`, `hand-threading`, `hand-forking`) and `tokio`. Each prints `listening on ADDR`
+//! and serves echo until killed. The `server!` servers (`ours-*`) are the echo example itself
+//! (`examples/echo.rs`), which the driver runs as users do.
 //!
 //!     servers --kind KIND [--transport tcp|unix|udp|unix-dgram] [--bind ADDR]
 //!
@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 
 use socketserver_bench::common::{Flags, Transport};
-use socketserver_bench::{hand, kinds, ours, tokio_echo};
+use socketserver_bench::{hand, kinds, tokio_echo};
 
 fn run() -> Result<(), String> {
     let flags = Flags::parse(std::env::args().skip(1))?;
@@ -34,15 +34,12 @@ fn run() -> Result<(), String> {
         "hand-threading" => hand::serve(hand::Model::Threading, transport, &address),
         "hand-forking" => hand::serve(hand::Model::Forking, transport, &address),
         "tokio" => tokio_echo::serve(transport, &address),
-        _ => match kind.strip_prefix("ours-") {
-            Some(mixin) => ours::serve(mixin, transport, &address),
-            None => {
-                return Err(format!(
-                "unknown kind `{kind}` (Python's run from bench/python/echo_server.py); kinds: {}",
+        _ => {
+            return Err(format!(
+                "unknown kind `{kind}` (Python's run from bench/python/echo_server.py, ours-* from examples/echo.rs); kinds: {}",
                 kinds::names()
             ))
-            }
-        },
+        }
     };
     served.map_err(|e| format!("{kind} over {transport}: {e}"))
 }

@@ -39,7 +39,9 @@ usage: cargo run --release -p socketserver-bench --bin bench -- [--quick] [optio
   --no-throughput --no-cpu --no-syscalls --no-shutdown   skip a part
   --compile            also measure compile cost (clean builds: minutes)
   --out FILE           also write the report to FILE
-  --python PATH        the Python interpreter (default python3)";
+  --python PATH        the Python interpreter (default python3)
+  --echo PATH          the echo example to measure as ours-* (default: this tree's, built
+                       in release), e.g. another commit's build, to compare two builds";
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -72,6 +74,8 @@ pub struct Config {
     pub out: Option<PathBuf>,
     /// The Python interpreter.
     pub python: String,
+    /// Another build of the echo example to measure.
+    pub echo: Option<PathBuf>,
     /// The command line, for the report.
     pub command: String,
 }
@@ -100,6 +104,7 @@ impl Config {
             "compile",
             "out",
             "python",
+            "echo",
             "help",
         ])?;
         if flags.has("help") {
@@ -137,6 +142,7 @@ impl Config {
             kinds,
             out: flags.value("out").map(PathBuf::from),
             python: flags.value("python").unwrap_or("python3").to_string(),
+            echo: flags.value("echo").map(PathBuf::from),
             command,
         })
     }
@@ -1102,7 +1108,7 @@ impl Bench {
 
 /// Runs the whole suite as `config` says; returns the report.
 pub fn run(config: Config) -> Result<String, String> {
-    let paths = Paths::discover(&config.python)?;
+    let paths = Paths::discover(&config.python, config.echo.as_deref())?;
     let cases = plan(&config);
     let detailed = cases
         .iter()

@@ -23,6 +23,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Paths {
     /// The `servers` binary.
     pub servers: PathBuf,
+    /// The echo example (`target/release/examples/echo`), or the one `--echo` names.
+    pub echo: PathBuf,
     /// The `loadgen` binary.
     pub loadgen: PathBuf,
     /// `bench/python/echo_server.py`.
@@ -34,9 +36,10 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// Finds the sibling binaries of the running driver (building them first when run
-    /// through cargo) and makes the scratch directory.
-    pub fn discover(python: &str) -> Result<Paths, String> {
+    /// Finds the sibling binaries of the running driver and the echo example (building them
+    /// first when run through cargo; `echo` names another build of the example) and makes
+    /// the scratch directory.
+    pub fn discover(python: &str, echo: Option<&Path>) -> Result<Paths, String> {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
         let dir = exe
             .parent()
@@ -59,13 +62,34 @@ impl Paths {
             if !status.success() {
                 return Err("building the servers and loadgen binaries failed".into());
             }
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+            let status = Command::new(std::env::var("CARGO").unwrap_or_default())
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "--example",
+                    "echo",
+                    "--manifest-path",
+                ])
+                .arg(&workspace)
+                .status()
+                .map_err(|e| format!("cargo build: {e}"))?;
+            if !status.success() {
+                return Err("building the echo example failed".into());
+            }
         }
         let servers = dir.join("servers");
         let loadgen = dir.join("loadgen");
-        for bin in [&servers, &loadgen] {
+        // The example is built in release whatever the driver's profile: it is what users run.
+        let echo = match echo {
+            Some(path) => path.to_path_buf(),
+            None => dir.join("../release/examples/echo"),
+        };
+        for bin in [&servers, &loadgen, &echo] {
             if !bin.exists() {
                 return Err(format!(
-                    "{} is missing: build with `cargo build --release -p socketserver-bench`",
+                    "{} is missing: run the driver through cargo (`cargo run --release -p socketserver-bench --bin bench`), which builds it",
                     bin.display()
                 ));
             }
@@ -74,6 +98,7 @@ impl Paths {
         std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
         Ok(Paths {
             servers,
+            echo,
             loadgen,
             python_script: Path::new(env!("CARGO_MANIFEST_DIR")).join("python/echo_server.py"),
             python: python.to_string(),
@@ -131,8 +156,17 @@ impl Server {
                 cmd.arg(&paths.python_script).args(["--mixin", mixin]);
                 cmd
             }
+            Launch::Example(mixin) => {
+                let mut cmd = command(&paths.echo, pinned);
+                cmd.args(["--mixin", mixin]);
+                cmd
+            }
         };
-        cmd.args(["--transport", transport.name(), "--bind", &bind]);
+        let transport_name = match kind.launch {
+            Launch::Example(_) => transport.example_name(),
+            _ => transport.name(),
+        };
+        cmd.args(["--transport", transport_name, "--bind", &bind]);
         let stderr = paths.work.join(format!("server{run}.err"));
         let log = File::create(&stderr).map_err(|e| format!("{}: {e}", stderr.display()))?;
         cmd.stdin(Stdio::null())
