@@ -320,8 +320,7 @@ impl InFlight {
 /// Shuts down both directions of a connection: blocked reads and writes on it return. Its
 /// descriptor is open: connections leave the table before they close, under the same lock.
 fn shut_down(fd: RawFd) {
-    // SAFETY: shutdown(2) on an open descriptor; it only changes the socket's state.
-    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    let _ = crate::sys::shut_down(fd, libc::SHUT_RDWR);
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 
 mod address;
 mod aliases;
@@ -48,6 +49,7 @@ mod serving;
 mod shutdown;
 mod signals;
 mod stopping;
+#[allow(unsafe_code)] // every unsafe of the crate, each with its reason
 mod sys;
 pub mod transport;
 
@@ -59,6 +61,6 @@ pub use handler::RequestHandler;
 pub use hooks::{DefaultHooks, Hooks};
 pub use inflight::Stats;
 pub use request::{DatagramRequest, DatagramSocket, RFile, StreamRequest, StreamSocket, WFile};
-pub use server::{Builder, DefaultHandler, MakeHandler, Prototype, Server};
+pub use server::{Builder, DefaultHandler, MadeBy, MakeHandler, Prototype, Server};
 pub use shutdown::ServerHandle;
 pub use signals::ShutdownSignals;

@@ -1,9 +1,12 @@
-//! The system calls the runtime makes that std and socket2 do not wrap: the signal that wakes
-//! a thread blocked in `accept`/`recv`, thread ids, `shutdown(2)` on a raw descriptor, and
-//! what a forked child does first.
+//! Every `unsafe` of the runtime (the rest of the crate denies `unsafe_code`): the system
+//! calls std and socket2 do not wrap (the signal that wakes a thread blocked in
+//! `accept`/`recv`, thread ids, `shutdown(2)` on a raw descriptor, `poll(2)`, `fork` and what
+//! a forked child does first, `waitpid`, `kill`), reads into a buffer's uninitialised spare
+//! capacity, and the stream views that rfile and wfile read and write through.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::Once;
 
 /// The signal that interrupts a thread blocked in the server's `accept` or `recv`. `SIGURG`
@@ -116,4 +119,115 @@ pub(crate) fn die_with_parent(parent: libc::pid_t) {
 pub(crate) fn close(fd: RawFd) {
     // SAFETY: the caller owns `fd` and never uses it again.
     unsafe { libc::close(fd) };
+}
+
+/// Reads with `read` into `buf`'s spare capacity (never initialised: only the bytes read are
+/// touched) and extends `buf` by what it read, at most `keep` bytes of it. Returns what
+/// `read` returned.
+pub(crate) fn read_into_spare<R>(
+    buf: &mut Vec<u8>,
+    keep: usize,
+    read: impl FnOnce(&mut [MaybeUninit<u8>]) -> io::Result<(usize, R)>,
+) -> io::Result<(usize, R)> {
+    let (n, extra) = read(buf.spare_capacity_mut())?;
+    let kept = n.min(keep).min(buf.capacity() - buf.len());
+    // SAFETY: `read` initialised the first `n` bytes of the spare capacity, or all of it
+    // when `n` is more (`MSG_TRUNC` reports a datagram's whole length); `kept` is at most
+    // both.
+    unsafe { buf.set_len(buf.len() + kept) };
+    Ok((n, extra))
+}
+
+/// A socket of type `S` over descriptor `fd` that never closes it: the caller keeps the
+/// descriptor open while the view lives, and never takes the socket out of it.
+pub(crate) fn socket_view<S: FromRawFd>(fd: RawFd) -> ManuallyDrop<S> {
+    // SAFETY: the descriptor is open while the view lives (the caller's contract) and the
+    // view never closes it (ManuallyDrop).
+    ManuallyDrop::new(unsafe { S::from_raw_fd(fd) })
+}
+
+/// `poll(2)` on `fds` for `POLLIN` with a timeout in milliseconds (-1: none); which became
+/// readable. An interrupted wait reads as nothing readable.
+pub(crate) fn poll_readable<const N: usize>(
+    fds: [RawFd; N],
+    timeout_ms: libc::c_int,
+) -> io::Result<[bool; N]> {
+    let mut pollfds = fds.map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    // SAFETY: `pollfds` is a valid array of N pollfd structs for the duration of the call.
+    let n = unsafe { libc::poll(pollfds.as_mut_ptr(), N as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok([false; N]);
+        }
+        return Err(e);
+    }
+    Ok(pollfds.map(|p| p.revents != 0))
+}
+
+/// Which side of a `fork` the caller is on.
+pub(crate) enum Forked {
+    /// In the new child process (single-threaded: only the forking thread goes on).
+    Child,
+    /// In the parent, with the child's pid.
+    Parent(libc::pid_t),
+}
+
+/// `fork(2)`. The child must leave with [`exit_child`], never returning into the code that
+/// called this (the parent's other threads, locks and destructors are not its own).
+pub(crate) fn fork() -> io::Result<Forked> {
+    // SAFETY: the child's side is the caller's contract above.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// In a forked child: gives `signals` back their default action.
+pub(crate) fn default_action(signals: &[libc::c_int]) {
+    for &signal in signals {
+        // SAFETY: resetting a disposition has no memory effect.
+        unsafe { libc::signal(signal, libc::SIG_DFL) };
+    }
+}
+
+/// Ends a forked child with `status`, without running the parent's destructors or atexit
+/// handlers.
+pub(crate) fn exit_child(status: libc::c_int) -> ! {
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(status) }
+}
+
+/// `waitpid(pid, flags)`, retried on `EINTR`: `Ok(None)` while it runs (`WNOHANG`),
+/// `Ok(Some(exited_with_0))` once it ended, `Err` when it is not ours to wait for.
+pub(crate) fn wait_child(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<bool>> {
+    loop {
+        let mut status = 0;
+        // SAFETY: a plain system call writing to a local.
+        match unsafe { libc::waitpid(pid, &mut status, flags) } {
+            0 => return Ok(None),
+            -1 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            _ => {
+                return Ok(Some(
+                    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                ))
+            }
+        }
+    }
+}
+
+/// Sends `signal` to process `pid`.
+pub(crate) fn kill(pid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: kill only sends a signal.
+    unsafe { libc::kill(pid, signal) };
 }

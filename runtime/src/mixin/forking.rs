@@ -69,20 +69,13 @@ impl Forking {
     /// `waitpid` for one child; true once it has ended (or is not ours to wait for any
     /// more). Its exit status counts as a completed (0) or failed request.
     fn wait(&self, pid: libc::pid_t, flags: libc::c_int) -> bool {
-        loop {
-            let mut status = 0;
-            // SAFETY: plain system call on a pid we forked.
-            let r = unsafe { libc::waitpid(pid, &mut status, flags) };
-            match r {
-                0 => return false,
-                -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
-                -1 => return true,
-                _ => {
-                    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-                    self.waker.server().in_flight().counters().record_end(ok);
-                    return true;
-                }
+        match sys::wait_child(pid, flags) {
+            Ok(None) => false,
+            Ok(Some(ok)) => {
+                self.waker.server().in_flight().counters().record_end(ok);
+                true
             }
+            Err(_) => true,
         }
     }
 }
@@ -123,11 +116,9 @@ impl Mixin for Forking {
         // Before the fork: every page the child touches costs it a page fault.
         let signals_caught = crate::signals::caught();
         let tied = sys::on_main_thread();
-        // SAFETY: fork is called from the serving thread; the child only runs the job and
-        // leaves with `_exit`, never returning into the caller.
-        match unsafe { libc::fork() } {
-            -1 => Err(io::Error::last_os_error()),
-            0 => {
+        // From the serving thread; the child only runs the job and leaves with `_exit`.
+        match sys::fork()? {
+            sys::Forked::Child => {
                 if tied {
                     sys::die_with_parent(self.pid);
                 }
@@ -135,18 +126,12 @@ impl Mixin for Forking {
                 // child must die of them instead: so that a graceful stop can end it, and so
                 // that a Ctrl-C reaching the whole process group is not counted twice.
                 if signals_caught {
-                    // SAFETY: resetting dispositions in the single-threaded child.
-                    unsafe {
-                        libc::signal(libc::SIGTERM, libc::SIG_DFL);
-                        libc::signal(libc::SIGINT, libc::SIG_DFL);
-                        libc::signal(libc::SIGHUP, libc::SIG_DFL);
-                    }
+                    sys::default_action(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
                 }
                 let ok = catch_unwind(AssertUnwindSafe(job)).unwrap_or(false);
-                // SAFETY: ends the child without running the parent's destructors or atexit.
-                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+                sys::exit_child(if ok { 0 } else { 1 })
             }
-            pid => {
+            sys::Forked::Parent(pid) => {
                 self.children().push(pid);
                 drop(job); // the parent's copy of the connection closes here
                 Ok(())
@@ -181,8 +166,7 @@ impl Mixin for Forking {
         }
         let mut children = self.children();
         for &pid in children.iter() {
-            // SAFETY: signals a child this server forked and has not reaped.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            sys::kill(pid, libc::SIGTERM); // a child this server forked and has not reaped
         }
         let cut = children.len();
         // Reaped here whatever `block_on_close` says: a child killed and left unwaited

@@ -4,7 +4,7 @@
 use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::mem::ManuallyDrop;
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use socket2::SockRef;
 use crate::address::SocketAddress;
 use crate::config::ServerConfig;
 use crate::shutdown::ServerHandle;
+use crate::sys;
 
 /// An accepted stream socket: TCP or unix.
 ///
@@ -149,13 +150,15 @@ struct View(ManuallyDrop<StreamSocket>);
 impl View {
     /// A view of `socket`; the caller keeps `socket` open while the view lives.
     fn of(socket: &StreamSocket) -> View {
+        // The descriptor stays open while the view lives: the request owns it and drops it
+        // after its files.
         let fd = socket.as_raw_fd();
-        // SAFETY: the descriptor is open, and stays open while the view lives (the request
-        // owns it and drops it after its files); the view never closes it (ManuallyDrop).
-        let view = unsafe {
-            match socket {
-                StreamSocket::Tcp(_) => StreamSocket::Tcp(TcpStream::from_raw_fd(fd)),
-                StreamSocket::Unix(_) => StreamSocket::Unix(UnixStream::from_raw_fd(fd)),
+        let view = match socket {
+            StreamSocket::Tcp(_) => {
+                StreamSocket::Tcp(ManuallyDrop::into_inner(sys::socket_view(fd)))
+            }
+            StreamSocket::Unix(_) => {
+                StreamSocket::Unix(ManuallyDrop::into_inner(sys::socket_view(fd)))
             }
         };
         View(ManuallyDrop::new(view))
@@ -300,10 +303,10 @@ impl BufRead for RFile {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
-            // Into the spare capacity, never initialised: only the bytes read are touched.
-            let n = SockRef::from(&*self.socket.0).recv(self.buf.spare_capacity_mut())?;
-            // SAFETY: `recv` initialised the first `n` bytes of the spare capacity.
-            unsafe { self.buf.set_len(n) };
+            let socket = SockRef::from(&*self.socket.0);
+            sys::read_into_spare(&mut self.buf, usize::MAX, |spare| {
+                Ok((socket.recv(spare)?, ()))
+            })?;
         }
         Ok(&self.buf[self.pos..])
     }

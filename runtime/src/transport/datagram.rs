@@ -2,7 +2,6 @@
 //! replies sent from the same socket.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net as unix_net;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +17,7 @@ use crate::request::{
     keep_spare_buffer, prepare_spare_buffer, take_spare_buffer, DatagramRequest, DatagramSocket,
 };
 use crate::shutdown::ServerHandle;
+use crate::sys;
 
 /// The server's datagram socket, shared with the requests that reply from it, and the
 /// socket file it created for a unix server.
@@ -77,20 +77,21 @@ fn receive(
 ) -> io::Result<Option<(Datagram, SocketAddress)>> {
     let mut data = take_spare_buffer(config.max_packet_size);
     data.clear();
-    let buf: &mut [MaybeUninit<u8>] = data.spare_capacity_mut();
     let flags = if listener.blocking.load(Ordering::Relaxed) {
         libc::MSG_TRUNC
     } else {
         libc::MSG_DONTWAIT | libc::MSG_TRUNC
     };
-    match SockRef::from(&*listener.socket).recv_from_with_flags(buf, flags) {
+    let socket = SockRef::from(&*listener.socket);
+    let received = sys::read_into_spare(&mut data, config.max_packet_size, |spare| {
+        socket.recv_from_with_flags(spare, flags)
+    });
+    match received {
         Ok((len, addr)) => {
-            let kept = len.min(config.max_packet_size);
-            // SAFETY: the kernel initialised the first `kept` bytes (at most the buffer).
-            unsafe { data.set_len(kept) };
+            let truncated = len > data.len();
             let datagram = Datagram {
                 data: Received(data),
-                truncated: len > kept,
+                truncated,
                 socket: listener.socket.clone(),
             };
             Ok(Some((datagram, SocketAddress::from_sockaddr(addr))))
