@@ -64,6 +64,50 @@ pub mod __private {
 
     use socketserver_runtime::BoxError;
 
+    /// How a `server!` type's `bind` makes each request's handler, chosen by the handler's
+    /// type (autoref specialisation: `(&HandlerSource::<H>::new()).each_request()` finds
+    /// [`SharedDefault`] first when `H` is `Clone + Send + Sync`, else [`FreshDefault`]).
+    pub struct HandlerSource<H>(::core::marker::PhantomData<fn() -> H>);
+
+    impl<H> HandlerSource<H> {
+        /// The source for handler `H`.
+        pub fn new() -> Self {
+            HandlerSource(::core::marker::PhantomData)
+        }
+    }
+
+    impl<H> Default for HandlerSource<H> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// One `Default` value, cloned for each request: its `Arc` fields are shared by every
+    /// request, as Python's attributes of `self.server`.
+    pub trait SharedDefault<H> {
+        /// The function that makes each request's handler.
+        fn each_request(&self) -> impl Fn() -> H + Send + Sync + 'static;
+    }
+
+    impl<H: Default + Clone + Send + Sync + 'static> SharedDefault<H> for HandlerSource<H> {
+        fn each_request(&self) -> impl Fn() -> H + Send + Sync + 'static {
+            let prototype = H::default();
+            move || prototype.clone()
+        }
+    }
+
+    /// A fresh `Default` value for each request (a handler that is not `Clone`).
+    pub trait FreshDefault<H> {
+        /// The function that makes each request's handler.
+        fn each_request(&self) -> impl Fn() -> H + Send + Sync + 'static;
+    }
+
+    impl<H: Default + 'static> FreshDefault<H> for &HandlerSource<H> {
+        fn each_request(&self) -> impl Fn() -> H + Send + Sync + 'static {
+            H::default
+        }
+    }
+
     /// What a `#[handler]` method may return: `()` or a `Result<(), E>` whose error converts
     /// into a boxed error.
     #[diagnostic::on_unimplemented(

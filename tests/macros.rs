@@ -182,3 +182,88 @@ fn declared_hooks_see_handler_errors() {
     );
     assert_eq!(server.server().hooks().0.load(Ordering::SeqCst), 2);
 }
+
+/// A key-value store written the way the README shows: the handler is `Clone` and keeps the
+/// store in an `Arc` field.
+#[derive(Clone, Default)]
+struct Kv {
+    store: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+}
+
+#[handler]
+impl Kv {
+    /// `set KEY VALUE` answers `ok`; `get KEY` answers the value (or nothing).
+    fn handle(&mut self, req: &mut StreamRequest) -> io::Result<()> {
+        let mut line = String::new();
+        req.rfile().read_line(&mut line)?;
+        let mut store = self.store.lock().unwrap();
+        let reply = match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["set", key, value] => {
+                store.insert(key.to_owned(), value.to_owned());
+                "ok".to_owned()
+            }
+            ["get", key] => store.get(key).cloned().unwrap_or_default(),
+            _ => "?".to_owned(),
+        };
+        writeln!(req.wfile(), "{reply}")
+    }
+}
+
+server! {
+    struct KvServer { transport: Tcp, mixin: Threading, handler: Kv }
+}
+
+/// `bind` (not `bind_with_handler`) shares one store between connections: what one
+/// connection sets, the next one gets.
+#[test]
+fn bind_shares_a_clone_handlers_arc_state_between_requests() {
+    let server = KvServer::bind(("127.0.0.1", 0)).unwrap();
+    assert_ne!(server.server_address().port(), Some(0));
+    let mut got = String::new();
+    serving(
+        || server.serve_forever(),
+        server.handle(),
+        || {
+            assert_eq!(
+                exchange(server.server_address(), "set colour blue\n"),
+                "ok\n"
+            );
+            got = exchange(server.server_address(), "get colour\n");
+        },
+    );
+    assert_eq!(
+        got, "blue\n",
+        "the key set by the first connection was lost"
+    );
+}
+
+/// A handler that is not `Clone` still binds, with a fresh value per request.
+#[test]
+fn bind_gives_a_handler_that_is_not_clone_a_fresh_default() {
+    #[derive(Default)]
+    struct Fresh {
+        seen: usize,
+    }
+    #[handler]
+    impl Fresh {
+        fn handle(&mut self, req: &mut StreamRequest) -> io::Result<()> {
+            self.seen += 1;
+            writeln!(req.wfile(), "{}", self.seen)
+        }
+    }
+    server! {
+        struct FreshServer { transport: Tcp, handler: Fresh }
+    }
+    let server = FreshServer::bind("127.0.0.1:0").unwrap();
+    let mut replies = Vec::new();
+    serving(
+        || server.serve_forever(),
+        server.handle(),
+        || {
+            for _ in 0..2 {
+                replies.push(exchange(server.server_address(), ""));
+            }
+        },
+    );
+    assert_eq!(replies, ["1\n", "1\n"]);
+}

@@ -16,7 +16,7 @@ use socket2::SockAddr;
 ///
 /// let addr = SocketAddress::from("127.0.0.1:80".parse::<std::net::SocketAddr>().unwrap());
 /// assert_eq!(addr.to_string(), "127.0.0.1:80");
-/// assert_eq!(addr.as_inet().unwrap().port(), 80);
+/// assert_eq!(addr.port(), Some(80));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum SocketAddress {
@@ -33,6 +33,12 @@ impl SocketAddress {
             SocketAddress::Inet(addr) => Some(*addr),
             SocketAddress::Unix(_) => None,
         }
+    }
+
+    /// The port, for TCP and UDP: `server.server_address().port()` is the port a server
+    /// bound to port 0 got.
+    pub fn port(&self) -> Option<u16> {
+        self.as_inet().map(|addr| addr.port())
     }
 
     /// The unix socket address, for the unix transports.
@@ -119,9 +125,22 @@ impl fmt::Debug for UnixAddress {
 pub(crate) fn resolve_inet<A: ToSocketAddrs + fmt::Debug + ?Sized>(
     addr: &A,
 ) -> io::Result<Vec<SocketAddress>> {
-    let resolved = addr
-        .to_socket_addrs()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {addr:?}: {e}")))?;
+    let resolved = addr.to_socket_addrs().map_err(|e| {
+        let written = format!("{addr:?}");
+        let host = written.trim_matches('"');
+        // An address without a port (`::1`, `localhost`) fails to resolve with the
+        // resolver's words ("failed to lookup address information"): say what is missing.
+        if host.parse::<std::net::IpAddr>().is_ok() || !host.contains(':') {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot bind {written}: missing port (write host:port, [::1]:port for IPv6)"
+                ),
+            )
+        } else {
+            io::Error::new(e.kind(), format!("cannot resolve {written}: {e}"))
+        }
+    })?;
     let addrs: Vec<SocketAddress> = resolved.map(SocketAddress::Inet).collect();
     if addrs.is_empty() {
         return Err(io::Error::new(

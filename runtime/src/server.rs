@@ -16,8 +16,10 @@ use crate::inflight::Admission;
 use crate::lock::lock;
 use crate::mixin::{Mixin, Waker};
 use crate::shutdown::ServerHandle;
-use crate::stopping::Drained;
 use crate::transport::{BindAddress, Transport};
+
+/// Requests taken off the socket when it stopped listening, still to be served.
+pub(crate) type Drained<I> = std::sync::Mutex<Vec<(I, SocketAddress)>>;
 
 /// Creates the handler value for each request.
 type Factory<H> = Box<dyn Fn() -> H + Send + Sync>;
@@ -167,6 +169,21 @@ impl<H: Default + 'static> MakeHandler<H> for DefaultHandler {
 #[derive(Clone, Debug)]
 pub struct Prototype<H>(H);
 
+/// Each request gets what a function makes (set by [`Builder::handler_with`]).
+pub struct MadeBy<H>(Factory<H>);
+
+impl<H> std::fmt::Debug for MadeBy<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MadeBy(..)")
+    }
+}
+
+impl<H> MakeHandler<H> for MadeBy<H> {
+    fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync> {
+        self.0
+    }
+}
+
 impl<H: Clone + Send + std::marker::Sync + 'static> MakeHandler<H> for Prototype<H> {
     fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync> {
         let prototype = self.0;
@@ -181,9 +198,31 @@ where
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    /// Uses `config` instead of [`ServerConfig::default`].
+    /// Uses `config` instead of the builder's (for a `server!` type's builder, the options
+    /// it declares: they are all replaced; to change a few, use
+    /// [`configure`](Builder::configure)).
     pub fn config(mut self, config: ServerConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Changes the builder's config in place, keeping what it had (for a `server!` type,
+    /// the options it declares): for options chosen at run time.
+    ///
+    /// ```no_run
+    /// # use socketserver_runtime::{mixin::Threading, transport::Tcp, *};
+    /// # #[derive(Default)] struct Echo;
+    /// # impl RequestHandler<StreamRequest> for Echo {
+    /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }
+    /// # }
+    /// let timeout = std::env::var("TIMEOUT").ok().and_then(|t| t.parse().ok());
+    /// let server = Server::<Tcp, Threading, Echo>::builder()
+    ///     .configure(|c| c.stream_timeout = timeout.map(std::time::Duration::from_secs))
+    ///     .bind("127.0.0.1:0")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn configure(mut self, change: impl FnOnce(&mut ServerConfig)) -> Self {
+        change(&mut self.config);
         self
     }
 
@@ -196,6 +235,19 @@ where
         Builder {
             config: self.config,
             create: Prototype(prototype),
+            hooks: self.hooks,
+            _server: PhantomData,
+        }
+    }
+
+    /// Serves each request with a handler `make` returns.
+    pub fn handler_with(
+        self,
+        make: impl Fn() -> H + Send + Sync + 'static,
+    ) -> Builder<T, M, H, K, MadeBy<H>> {
+        Builder {
+            config: self.config,
+            create: MadeBy(Box::new(make)),
             hooks: self.hooks,
             _server: PhantomData,
         }
@@ -214,11 +266,16 @@ where
     /// Binds to `address` (and listens, for streams): Python's `server_bind` plus
     /// `server_activate`. Every address it resolves to is tried in turn; the error names the
     /// address.
-    pub fn bind<A: BindAddress<T> + ?Sized>(self, address: &A) -> io::Result<Server<T, M, H, K>>
+    pub fn bind<A: BindAddress<T>>(self, address: A) -> io::Result<Server<T, M, H, K>>
     where
         C: MakeHandler<H>,
     {
-        bind_server(address, self.config, self.create.into_factory(), self.hooks)
+        bind_server(
+            &address,
+            self.config,
+            self.create.into_factory(),
+            self.hooks,
+        )
     }
 }
 
@@ -233,7 +290,7 @@ where
     M: Mixin,
     H: RequestHandler<T::Request>,
     K: Hooks,
-    A: BindAddress<T> + ?Sized,
+    A: BindAddress<T>,
 {
     let mut last_error = None;
     for candidate in address.resolve()? {
@@ -271,8 +328,13 @@ where
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    /// Binds with the default config and hooks; each request gets `H::default()`.
-    pub fn bind<A: BindAddress<T> + ?Sized>(address: &A) -> io::Result<Self>
+    /// Binds with the default config and hooks; each request gets a fresh `H::default()`.
+    ///
+    /// Fresh means that an `Arc` field of the handler is a new one for every request, not
+    /// state shared between requests: for that, give a prototype to clone
+    /// ([`Builder::handler`]), or bind the `server!` type, whose `bind` clones one
+    /// `Default` value when the handler is `Clone`.
+    pub fn bind<A: BindAddress<T>>(address: A) -> io::Result<Self>
     where
         H: Default,
         K: Default,

@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::address::SocketAddress;
 use crate::hooks::Hooks;
 use crate::lock::lock;
 use crate::mixin::Mixin;
@@ -13,9 +12,6 @@ use crate::poll;
 use crate::server::Server;
 use crate::transport::Transport;
 use crate::RequestHandler;
-
-/// Requests taken off the socket when it stopped listening, still to be served.
-pub(crate) type Drained<I> = std::sync::Mutex<Vec<(I, SocketAddress)>>;
 
 impl<T, M, H, K> Server<T, M, H, K>
 where

@@ -16,12 +16,12 @@ use socketserver_runtime::{RequestHandler, Server};
 
 /// Binds a server of `T` and `M` to `address`, expecting it to fail; checks the error's kind
 /// and that its message names `names`.
-fn expect_bind_error<T, M, A>(address: &A, kind: Option<io::ErrorKind>, names: &str)
+fn expect_bind_error<T, M, A>(address: A, kind: Option<io::ErrorKind>, names: &str)
 where
     T: Transport,
     M: Mixin,
     Echo: RequestHandler<T::Request>,
-    A: BindAddress<T> + ?Sized,
+    A: BindAddress<T>,
 {
     let error = Server::<T, M, Echo>::bind(address).expect_err("bind should fail");
     if let Some(kind) = kind {
@@ -34,12 +34,12 @@ where
     );
 }
 
-fn bind_and_close<T, M, A>(address: &A)
+fn bind_and_close<T, M, A>(address: A)
 where
     T: Transport,
     M: Mixin,
     Echo: RequestHandler<T::Request>,
-    A: BindAddress<T> + ?Sized,
+    A: BindAddress<T>,
 {
     Server::<T, M, Echo>::bind(address).unwrap().close();
 }

@@ -183,7 +183,7 @@ fn rfile_reads_lines_and_the_request_knows_both_addresses_over_tcp() {
 #[test]
 fn rfile_reads_lines_and_the_request_knows_both_addresses_over_unix() {
     let dir = TempDir::new();
-    let server = Server::<UnixStream, Sync, Lines>::bind(&dir.socket("s.sock")).unwrap();
+    let server = Server::<UnixStream, Sync, Lines>::bind(dir.socket("s.sock")).unwrap();
     let serving = serve(server);
     assert_eq!(
         serving.address().to_string(),

@@ -36,7 +36,7 @@ where
     T: Transport,
     M: Mixin,
     Greeter: RequestHandler<T::Request>,
-    str: socketserver_runtime::transport::BindAddress<T>,
+    for<'a> &'a str: socketserver_runtime::transport::BindAddress<T>,
 {
     let server = Server::<T, M, Greeter>::builder()
         .config(config(|c| c.stream_timeout = Some(TIMEOUT)))

@@ -15,7 +15,7 @@ fn bind_with<T>(path: &Path, config: ServerConfig) -> io::Result<Server<T, Sync,
 where
     T: Transport,
     Echo: RequestHandler<T::Request>,
-    Path: socketserver_runtime::transport::BindAddress<T>,
+    for<'a> &'a Path: socketserver_runtime::transport::BindAddress<T>,
 {
     Server::<T, Sync, Echo>::builder().config(config).bind(path)
 }
@@ -24,7 +24,7 @@ fn bind<T>(path: &Path) -> io::Result<Server<T, Sync, Echo>>
 where
     T: Transport,
     Echo: RequestHandler<T::Request>,
-    Path: socketserver_runtime::transport::BindAddress<T>,
+    for<'a> &'a Path: socketserver_runtime::transport::BindAddress<T>,
 {
     bind_with(path, ServerConfig::default())
 }

@@ -112,7 +112,7 @@ fn unix_stream_sync() {
     wakeups_never_reach_the_handler(
         |echo| {
             builder::<UnixStream, Sync>(echo)
-                .bind(&dir.socket("server.sock"))
+                .bind(dir.socket("server.sock"))
                 .unwrap()
         },
         stream_exchange,
@@ -126,7 +126,7 @@ fn unix_datagram_sync() {
     wakeups_never_reach_the_handler(
         |echo| {
             builder::<UnixDatagram, Sync>(echo)
-                .bind(&dir.socket("server.sock"))
+                .bind(dir.socket("server.sock"))
                 .unwrap()
         },
         |address| {

@@ -90,7 +90,7 @@ pub fn expand(server: &Server) -> TokenStream {
             fn __check_hooks(_: #server_ty) {}
         }
     });
-    let doc_bind = format!("Binds `{ident}` to `address` with its declared options; each request gets `Default::default()` of the handler.");
+    let doc_bind = format!("Binds `{ident}` to `address` with its declared options. When the handler is `Clone` (and `Send + Sync`), each request gets a clone of one `Default::default()` of it, so its `Arc` fields are state shared by every request (Python's attributes of `self.server`); otherwise each request gets a fresh `Default::default()`.");
     quote! {
         #aliases
 
@@ -119,20 +119,23 @@ pub fn expand(server: &Server) -> TokenStream {
                 #[doc = #doc_bind]
                 #[inline]
                 #vis fn bind(
-                    address: &(impl #private::BindAddress<#transport> + ?::core::marker::Sized),
+                    address: impl #private::BindAddress<#transport>,
                 ) -> ::std::io::Result<Self>
                 where
                     for<'__h> #handler: ::core::default::Default,
                     for<'__h> #hooks: ::core::default::Default,
                 {
-                    Self::builder().bind(address).map(Self::from)
+                    #[allow(unused_imports)]
+                    use #private::{FreshDefault as _, SharedDefault as _};
+                    let each_request = (&#private::HandlerSource::<#handler>::new()).each_request();
+                    Self::builder().handler_with(each_request).bind(address).map(Self::from)
                 }
 
                 /// Binds to `address`; each request gets a clone of `prototype`, so state shared
                 /// by every request can live in its `Arc` fields.
                 #[inline]
                 #vis fn bind_with_handler(
-                    address: &(impl #private::BindAddress<#transport> + ?::core::marker::Sized),
+                    address: impl #private::BindAddress<#transport>,
                     prototype: #handler,
                 ) -> ::std::io::Result<Self>
                 where
