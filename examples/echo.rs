@@ -63,12 +63,9 @@ fn run(flags: &common::Flags) -> io::Result<()> {
         ("unix-datagram", "threading") => serve!(UnixDatagramThreading, address),
         ("unix-datagram", "forking") => serve!(UnixDatagramForking, address),
         ("unix-datagram", "pool") => serve!(UnixDatagramPool, address),
-        (transport, mixin) => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "no echo server for transport `{transport}` with mixin `{mixin}`; usage: {USAGE}"
-            ),
-        )),
+        (transport, mixin) => Err(common::usage_error(format!(
+            "no echo server for transport `{transport}` with mixin `{mixin}`; usage: {USAGE}"
+        ))),
     }
 }
 

@@ -27,6 +27,10 @@ server! {
 
 fn main() -> io::Result<()> {
     let address = std::env::args().nth(1).unwrap_or("127.0.0.1:9001".into());
+    if address == "--help" || address == "-h" {
+        println!("usage: hello [ADDR] (default 127.0.0.1:9001)");
+        return Ok(());
+    }
     let server = HelloServer::bind(&address)?;
     println!("listening on {}", server.server_address());
     server.serve_forever()

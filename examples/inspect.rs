@@ -168,10 +168,9 @@ fn main() -> ExitCode {
             "sync" => serve!(InspectSync, address),
             "threading" => serve!(InspectThreading, address),
             "forking" => serve!(InspectForking, address),
-            other => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("unknown mixin `{other}`; usage: {USAGE}"),
-            )),
+            other => Err(common::usage_error(format!(
+                "unknown mixin `{other}`; usage: {USAGE}"
+            ))),
         }
     })
 }

@@ -79,10 +79,7 @@ fn main() -> ExitCode {
         |flags| match (flags.get("--serve", ""), flags.get("--connect", "")) {
             (path, "") if !path.is_empty() => serve(path),
             ("", path) if !path.is_empty() => connect(path),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("usage: {USAGE}"),
-            )),
+            _ => Err(common::usage_error(format!("usage: {USAGE}"))),
         },
     )
 }

@@ -404,7 +404,15 @@ fn unix_socket_files_are_gone_after_exit() {
 
 #[test]
 fn every_example_answers_help() {
-    for name in ["echo", "chat", "inspect", "upper", "unix_counter", "client"] {
+    for name in [
+        "echo",
+        "chat",
+        "inspect",
+        "upper",
+        "unix_counter",
+        "client",
+        "hello",
+    ] {
         let out = Command::new(example(name)).arg("--help").output().unwrap();
         assert!(out.status.success(), "{name}");
         assert!(
@@ -1040,9 +1048,54 @@ fn echo_serves_a_client_past_2000_idle_connections_with_every_mixin() {
             .set_read_timeout(Some(Duration::from_secs(3)))
             .unwrap();
         assert_eq!(exchange(&mut client, "hello\n"), "hello\n", "{mixin}");
-        assert!(started.elapsed() < Duration::from_secs(3), "{mixin}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{mixin}: {:?}",
+            started.elapsed()
+        );
         drop((client, idle));
         let (code, stderr) = server.stop(libc::SIGTERM);
         assert_eq!(code, Some(0), "{mixin}: {stderr}");
+    }
+}
+
+/// `--flag=value` works as `--flag value` does.
+#[test]
+fn echo_takes_flags_written_with_an_equals_sign() {
+    let dir = temp_dir("equals");
+    let server = start("echo", &["--transport=udp", "--bind=127.0.0.1:0"], &dir);
+    assert_eq!(
+        python(DATAGRAM_CLIENT, &server.address, &dir).trim(),
+        "True"
+    );
+    let (code, stderr) = server.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// A value that names nothing is a usage error like an unknown flag: status 2, one line.
+#[test]
+fn echo_usage_errors_exit_2() {
+    for args in [
+        &["--transport", "carrier-pigeon"][..],
+        &["--mixin", "fibers"],
+        &["--colour", "blue"],
+    ] {
+        let out = Command::new(example("echo")).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn echo_says_an_address_without_a_port_misses_its_port() {
+    for bind in ["::1", "127.0.0.1", "localhost"] {
+        let out = Command::new(example("echo"))
+            .args(["--bind", bind])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bind}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("missing port"), "{bind}: {stderr}");
     }
 }

@@ -21,14 +21,22 @@ impl Flags {
     pub fn parse(known: &[&str]) -> Result<Flags, String> {
         let mut values = Vec::new();
         let mut args = std::env::args().skip(1);
-        while let Some(flag) = args.next() {
-            if flag == "--help" || flag == "-h" {
+        while let Some(arg) = args.next() {
+            if arg == "--help" || arg == "-h" {
                 return Err(String::new());
             }
+            // `--flag value` or `--flag=value`.
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+                None => (arg, None),
+            };
             if !known.contains(&flag.as_str()) {
                 return Err(format!("unknown argument `{flag}`"));
             }
-            let value = args.next().ok_or(format!("`{flag}` needs a value"))?;
+            let value = match inline {
+                Some(value) => value,
+                None => args.next().ok_or(format!("`{flag}` needs a value"))?,
+            };
             values.push((flag, value));
         }
         Ok(Flags { values })
@@ -50,6 +58,23 @@ pub fn announce(address: impl Display) -> io::Result<()> {
     writeln!(out, "listening on {address}")?;
     out.flush()
 }
+
+/// A usage error found once the flags are parsed (a value that names nothing): exit 2, as
+/// for a flag that does not exist.
+pub fn usage_error(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, UsageError(message))
+}
+
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// Runs an example's `main`: usage on `--help`, one line on stderr and a non-zero status on
 /// a usage error (2) or a failure (1).
@@ -74,7 +99,8 @@ pub fn main(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: {e}");
-            ExitCode::FAILURE
+            let usage = e.get_ref().is_some_and(|inner| inner.is::<UsageError>());
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }

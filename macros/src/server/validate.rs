@@ -210,15 +210,21 @@ fn named(entry: &Entry, what: &str, names: &[&str], errors: &mut Errors) -> Opti
     match ident {
         Some(ident) if names.contains(&ident.to_string().as_str()) => Some(ident),
         _ => {
-            let written = entry.value.to_string();
+            let written = tidy(&entry.value);
             let list = names
                 .iter()
                 .map(|n| format!("`{n}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let hint = match fuzzy::nearest(&written, names) {
-                Some(near) => format!(": did you mean `{near}`?"),
-                None => String::new(),
+            // A path to a known name (`socketserver::transport::Tcp`): the name alone.
+            let last = syn::parse2::<syn::Path>(entry.value.clone())
+                .ok()
+                .and_then(|path| path.segments.last().map(|s| s.ident.to_string()))
+                .filter(|last| names.contains(&last.as_str()));
+            let hint = match (last, fuzzy::nearest(&written, names)) {
+                (Some(name), _) => format!(": write `{name}` alone, without its path"),
+                (None, Some(near)) => format!(": did you mean `{near}`?"),
+                (None, None) => String::new(),
             };
             errors.at(
                 &entry.value,
@@ -235,7 +241,11 @@ fn parse_type(entry: &Entry, errors: &mut Errors) -> Option<Type> {
         Err(_) => {
             errors.at(
                 &entry.value,
-                format!("`{}` takes a type, found `{}`", entry.key, entry.value),
+                format!(
+                    "`{}` takes a type, found `{}`",
+                    entry.key,
+                    tidy(&entry.value)
+                ),
             );
             None
         }

@@ -1,0 +1,20 @@
+use socketserver::prelude::*;
+
+#[derive(Default)]
+struct Echo;
+
+#[handler]
+impl Echo {
+    fn handle(&mut self, _req: &mut StreamRequest) {}
+}
+
+server! {
+    struct EchoServer {
+        transport: socketserver::transport::Tcp,
+        handler: Echo,
+    }
+}
+
+fn main() {
+    let _ = EchoServer::bind("127.0.0.1:0");
+}
