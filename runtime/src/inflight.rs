@@ -8,7 +8,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::lock::lock;
-use crate::shutdown::{ServerHandle, Wake};
+use crate::wake::WakeSocket;
 
 /// Shards of the in-flight table: each thread admits into its own (by a number it takes
 /// once), so that pool workers admitting and ending requests at the same moment do not
@@ -119,18 +119,9 @@ pub struct Stats {
     pub dropped_replies: u64,
 }
 
-/// A request admitted into the server: counted from the moment it is accepted (so that
-/// `max_connections` holds for a burst, and a graceful close waits for requests still
-/// queued for a worker) until it is dropped, when the request has ended or was never run.
-/// Dropping it wakes the serving loop if it was held at `max_connections`.
-pub(crate) struct Admission {
-    server: ServerHandle,
-    id: Id,
-}
-
 /// Where an admitted request is: its shard and its slot there.
 #[derive(Clone, Copy, Debug)]
-struct Id {
+pub(crate) struct Id {
     shard: usize,
     slot: usize,
 }
@@ -149,39 +140,6 @@ fn own_shard() -> usize {
         }
         shard.get()
     })
-}
-
-impl Admission {
-    /// Admits a new request of `server`.
-    pub(crate) fn new(server: ServerHandle) -> Admission {
-        let id = server.in_flight().admit();
-        Admission { server, id }
-    }
-
-    /// Records the request's connection (its descriptor) until the returned guard is
-    /// dropped, so that a cut can shut it down; the descriptor must stay open until then.
-    /// After a cut, the connection is shut down at once: the server is stopping.
-    pub(crate) fn attach(&self, connection: Option<RawFd>) -> Attached<'_> {
-        self.server.in_flight().attach(self.id, connection);
-        Attached(self)
-    }
-}
-
-/// A request's connection recorded in the table; dropped (before the connection closes) to
-/// forget it, so that a cut never shuts down a descriptor that was closed and reused.
-pub(crate) struct Attached<'a>(&'a Admission);
-
-impl Drop for Attached<'_> {
-    fn drop(&mut self) {
-        let Admission { server, id } = self.0;
-        server.in_flight().attach(*id, None);
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.server.in_flight().release(self.id, self.server.wake());
-    }
 }
 
 impl Counters {
@@ -221,7 +179,7 @@ impl InFlight {
         &self.counters
     }
 
-    fn admit(&self) -> Id {
+    pub(crate) fn admit(&self) -> Id {
         let shard = own_shard();
         let slot = lock(&self.shards[shard]).insert();
         self.active.fetch_add(1, Ordering::SeqCst);
@@ -229,7 +187,7 @@ impl InFlight {
     }
 
     /// Records (`Some`) or forgets (`None`) the connection of request `id`.
-    fn attach(&self, id: Id, connection: Option<RawFd>) {
+    pub(crate) fn attach(&self, id: Id, connection: Option<RawFd>) {
         let mut requests = lock(&self.shards[id.shard]);
         // Read under the shard's lock, which `cut` takes after setting the flag: either
         // this sees the flag, or `cut` sees the connection.
@@ -242,7 +200,7 @@ impl InFlight {
         }
     }
 
-    fn release(&self, id: Id, wake: &Wake) {
+    pub(crate) fn release(&self, id: Id, wake: &WakeSocket) {
         lock(&self.shards[id.shard]).remove(id.slot);
         let left = self.active.fetch_sub(1, Ordering::SeqCst) - 1;
         // SeqCst both here and in `wait_idle`: either the waiter is seen here, or it sees
@@ -355,7 +313,7 @@ mod tests {
         use std::time::Duration;
 
         let in_flight = Arc::new(InFlight::new(0));
-        let wake = Arc::new(Wake::new().unwrap());
+        let wake = Arc::new(WakeSocket::new().unwrap());
         let mut peers = Vec::new();
         let mut ours_all = Vec::new();
         let mut ids = Vec::new();
@@ -398,7 +356,7 @@ mod tests {
         use std::time::Duration;
 
         let in_flight = Arc::new(InFlight::new(0));
-        let wake = Arc::new(Wake::new().unwrap());
+        let wake = Arc::new(WakeSocket::new().unwrap());
         let ids = [in_flight.admit(), in_flight.admit()];
         let releasing = {
             let (in_flight, wake) = (in_flight.clone(), wake.clone());

@@ -32,6 +32,7 @@
 #![deny(unsafe_code)]
 
 mod address;
+mod admission;
 mod aliases;
 mod blocked;
 mod config;
@@ -44,6 +45,7 @@ pub mod mixin;
 mod poll;
 mod report;
 mod request;
+mod routes;
 mod server;
 mod serving;
 mod shutdown;
@@ -52,6 +54,7 @@ mod stopping;
 #[allow(unsafe_code)] // every unsafe of the crate, each with its reason
 mod sys;
 pub mod transport;
+mod wake;
 
 pub use address::{SocketAddress, UnixAddress};
 pub use aliases::*;

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::address::SocketAddress;
+use crate::admission::Admission;
 use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::handler::{run_handler, RequestHandler};
 use crate::hooks::{DefaultHooks, Hooks};
-use crate::inflight::Admission;
 use crate::lock::lock;
 use crate::mixin::{Mixin, Waker};
 use crate::shutdown::ServerHandle;
@@ -25,14 +25,14 @@ pub(crate) type Drained<I> = std::sync::Mutex<Vec<(I, SocketAddress)>>;
 type Factory<H> = Box<dyn Fn() -> H + Send + Sync>;
 
 /// What every request needs from its server, shared with the threads or children that run it.
-pub(crate) struct Shared<H, K> {
+pub(crate) struct Context<H, K> {
     create: Factory<H>,
     pub(crate) hooks: K,
     pub(crate) config: ServerConfig,
     pub(crate) handle: ServerHandle,
 }
 
-impl<H, K: Hooks> Shared<H, K> {
+impl<H, K: Hooks> Context<H, K> {
     /// Runs one request through its handler and ends it; reports a failure through
     /// `handle_error` (before the request ends, as Python does, so a client that sees its
     /// connection close knows the error was reported). Returns whether it succeeded. The
@@ -113,7 +113,7 @@ pub struct Server<T: Transport, M: Mixin, H, K: Hooks = DefaultHooks> {
     // Field order is drop order: the mixin waits for requests before the listener closes.
     pub(crate) mixin: M,
     pub(crate) listener: Arc<T::Listener>,
-    pub(crate) shared: Arc<Shared<H, K>>,
+    pub(crate) shared: Arc<Context<H, K>>,
     /// Set once the socket stopped listening (`stop_accepting`).
     pub(crate) stopped_listening: AtomicBool,
     /// What the socket had queued when it stopped listening, for `close_within` to serve.
@@ -300,7 +300,7 @@ where
                 let socket = listener.as_raw_fd();
                 let handle = ServerHandle::new(address, config.max_connections, socket)?;
                 let mixin = M::new(&config, Waker::new(handle.clone()))?;
-                let shared = Arc::new(Shared {
+                let shared = Arc::new(Context {
                     create,
                     hooks,
                     config,

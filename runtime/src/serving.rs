@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::address::SocketAddress;
+use crate::admission::Admission;
 use crate::blocked::Registration;
 use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::hooks::Hooks;
-use crate::inflight::Admission;
 use crate::mixin::Mixin;
 use crate::poll;
-use crate::server::{Server, Shared};
+use crate::server::{Context, Server};
 use crate::sys;
 use crate::transport::Transport;
 use crate::RequestHandler;
@@ -64,7 +64,7 @@ pub(crate) fn accept<T: Transport>(
 /// asked for (which also interrupts the wait).
 fn accept_waiting<T: Transport, H, K>(
     listener: &T::Listener,
-    shared: &Shared<H, K>,
+    shared: &Context<H, K>,
     waiter: &Registration<'_>,
     over: &AtomicBool,
 ) -> Accepted<T::Incoming> {
@@ -79,7 +79,7 @@ fn accept_waiting<T: Transport, H, K>(
 /// the job that serves it; `None` when `verify_request` turned it away.
 pub(crate) fn admit<T, H, K>(
     listener: &T::Listener,
-    shared: &Arc<Shared<H, K>>,
+    shared: &Arc<Context<H, K>>,
     incoming: T::Incoming,
     client_address: &SocketAddress,
     in_a_child: bool,
@@ -115,7 +115,7 @@ where
         }
         let ok = job_shared.run::<T>(incoming, job_address, job_server, admission);
         if in_a_child {
-            // The child exits next (see `Shared::run`).
+            // The child exits next (see `Context::run`).
             std::mem::forget(job_shared);
         }
         ok
@@ -146,7 +146,7 @@ fn report_out_of_fds(reported: &AtomicBool, out: bool) {
 /// asked for.
 fn accept_and_serve<T, H, K>(
     listener: &T::Listener,
-    shared: &Arc<Shared<H, K>>,
+    shared: &Arc<Context<H, K>>,
     over: &AtomicBool,
     reported: &AtomicBool,
 ) where

@@ -1,75 +1,19 @@
-//! `ServerHandle`: asks a serving loop to stop, from anywhere; the wake socket it uses.
+//! `ServerHandle`: asks a serving loop to stop, from anywhere.
 
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::io;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::address::SocketAddress;
 use crate::blocked::{Blocked, Registration};
 use crate::inflight::{InFlight, Stats};
-
-/// The byte that asks for a shutdown; any other byte only wakes the loop. A byte (not only
-/// the flag) carries the request so that a forked child can stop its parent.
-const SHUTDOWN: u8 = b'S';
-const WAKE: u8 = b'W';
-
-/// A socket pair the serving loop polls beside its listener, so that a shutdown, a freed
-/// worker or a signal ends its wait at once (no poll interval).
-#[derive(Debug)]
-pub(crate) struct Wake {
-    reader: UnixStream,
-    writer: UnixStream,
-}
-
-impl Wake {
-    pub(crate) fn new() -> io::Result<Wake> {
-        let (reader, writer) = UnixStream::pair()?;
-        reader.set_nonblocking(true)?;
-        writer.set_nonblocking(true)?;
-        Ok(Wake { reader, writer })
-    }
-
-    /// Makes the loop's poll return. A full socket already guarantees a wake-up, so a failed
-    /// write is fine.
-    pub(crate) fn wake(&self) {
-        let _ = (&self.writer).write(&[WAKE]);
-    }
-
-    fn send_shutdown(&self) {
-        let _ = (&self.writer).write(&[SHUTDOWN]);
-    }
-
-    /// Reads every pending byte; true if one of them asked for a shutdown.
-    pub(crate) fn drain(&self) -> bool {
-        let mut shutdown = false;
-        let mut buf = [0u8; 64];
-        // A read shorter than the buffer took every pending byte: no second read to meet
-        // EAGAIN (one syscall saved per wake-up).
-        while let Ok(n @ 1..) = (&self.reader).read(&mut buf) {
-            shutdown |= buf[..n].contains(&SHUTDOWN);
-            if n < buf.len() {
-                break;
-            }
-        }
-        shutdown
-    }
-
-    /// A second descriptor for the write end (to hand to a signal handler).
-    pub(crate) fn writer_clone(&self) -> io::Result<UnixStream> {
-        self.writer.try_clone()
-    }
-
-    pub(crate) fn fd(&self) -> RawFd {
-        self.reader.as_raw_fd()
-    }
-}
+use crate::wake::WakeSocket;
 
 #[derive(Debug)]
-struct Shared {
+struct HandleState {
     shutdown_requested: AtomicBool,
-    wake: Wake,
+    wake: WakeSocket,
     server_address: SocketAddress,
     in_flight: InFlight,
     blocked: Blocked,
@@ -83,7 +27,7 @@ struct Shared {
 /// safe inside a handler); join the serving thread to wait.
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
-    shared: Arc<Shared>,
+    state: Arc<HandleState>,
 }
 
 impl ServerHandle {
@@ -93,9 +37,9 @@ impl ServerHandle {
         socket: RawFd,
     ) -> io::Result<ServerHandle> {
         Ok(ServerHandle {
-            shared: Arc::new(Shared {
+            state: Arc::new(HandleState {
                 shutdown_requested: AtomicBool::new(false),
-                wake: Wake::new()?,
+                wake: WakeSocket::new()?,
                 server_address,
                 in_flight: InFlight::new(max_connections),
                 blocked: Blocked::new(socket),
@@ -108,18 +52,18 @@ impl ServerHandle {
     /// start from now on are cut at once. Returns how many were cut. `close_within` and
     /// `serve_until_signal` call it when the grace period ends.
     pub fn interrupt(&self) -> usize {
-        let cut = self.shared.in_flight.cut();
-        self.shared.wake.wake();
+        let cut = self.state.in_flight.cut();
+        self.state.wake.wake();
         cut
     }
 
     /// What the server has done so far: accepted, active, completed, failed, rejected, cut.
     pub fn stats(&self) -> Stats {
-        self.shared.in_flight.stats()
+        self.state.in_flight.stats()
     }
 
     pub(crate) fn in_flight(&self) -> &InFlight {
-        &self.shared.in_flight
+        &self.state.in_flight
     }
 
     /// Asks `serve_forever` to return; it stops accepting at once. Returns without waiting
@@ -131,25 +75,25 @@ impl ServerHandle {
     /// in `accept` (or `recv`) is interrupted by a signal (`SIGURG`, which the runtime
     /// handles), and a loop that polls is woken through a socket pair of its own.
     pub fn shutdown(&self) {
-        self.shared.shutdown_requested.store(true, Ordering::SeqCst);
-        self.shared.wake.send_shutdown();
-        self.shared.blocked.wake_all();
+        self.state.shutdown_requested.store(true, Ordering::SeqCst);
+        self.state.wake.send_shutdown();
+        self.state.blocked.wake_all();
     }
 
     /// True once `shutdown` was called and `serve_forever` has not yet returned for it.
     pub fn is_shutdown_requested(&self) -> bool {
-        self.shared.shutdown_requested.load(Ordering::SeqCst)
+        self.state.shutdown_requested.load(Ordering::SeqCst)
     }
 
     /// The address the server is bound to (Python: `server_address`), port 0 resolved.
     pub fn server_address(&self) -> &SocketAddress {
-        &self.shared.server_address
+        &self.state.server_address
     }
 
     /// Registers the calling thread for a serving run in which it waits in the blocking
     /// `accept` or `recv` (through [`wait_for_request`](Self::wait_for_request)).
     pub(crate) fn register_waiter(&self) -> Registration<'_> {
-        self.shared.blocked.register()
+        self.state.blocked.register()
     }
 
     /// Runs `wait` (a blocking `accept` or `recv` on the server's socket) unless a shutdown
@@ -167,13 +111,13 @@ impl ServerHandle {
         let _waiting = waiter.waiting();
         let stop = self.is_shutdown_requested()
             || over.load(Ordering::SeqCst)
-            || self.shared.blocked.gave_up();
+            || self.state.blocked.gave_up();
         (!stop).then(wait)
     }
 
     /// An error once the last resort of a stop has shut the server's socket down.
     pub(crate) fn check_socket_usable(&self) -> io::Result<()> {
-        match self.shared.blocked.gave_up() {
+        match self.state.blocked.gave_up() {
             false => Ok(()),
             true => Err(io::Error::other(
                 "the server's socket was shut down when a stop could not wake a serving thread",
@@ -184,18 +128,18 @@ impl ServerHandle {
     /// Wakes the threads waiting in `wait_for_request` (the caller has set what keeps them
     /// from waiting again) and returns once none waits any more.
     pub(crate) fn wake_waiters(&self) {
-        self.shared.blocked.wake_all();
+        self.state.blocked.wake_all();
     }
 
-    pub(crate) fn wake(&self) -> &Wake {
-        &self.shared.wake
+    pub(crate) fn wake(&self) -> &WakeSocket {
+        &self.state.wake
     }
 
     /// Drains the wake socket; true if a shutdown was asked for (here or in a forked child).
     pub(crate) fn take_wake(&self) -> bool {
-        let asked = self.shared.wake.drain();
+        let asked = self.state.wake.drain();
         if asked {
-            self.shared.shutdown_requested.store(true, Ordering::SeqCst);
+            self.state.shutdown_requested.store(true, Ordering::SeqCst);
         }
         self.is_shutdown_requested()
     }
@@ -204,9 +148,7 @@ impl ServerHandle {
     /// the wake socket (a shutdown seen through the flag leaves its `S` behind, which would
     /// stop the next `serve_forever` at once), then clears the flag.
     pub(crate) fn clear_shutdown(&self) {
-        self.shared.wake.drain();
-        self.shared
-            .shutdown_requested
-            .store(false, Ordering::SeqCst);
+        self.state.wake.drain();
+        self.state.shutdown_requested.store(false, Ordering::SeqCst);
     }
 }

@@ -1,16 +1,16 @@
 //! Serving until SIGINT or SIGTERM, then closing gracefully; a second signal stops hard.
 //! SIGHUP calls the `reload` hook and never stops the server.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::hooks::Hooks;
-use crate::mixin::{Mixin, SignalRegistration};
+use crate::mixin::Mixin;
 use crate::poll;
+use crate::routes::{self, Caught, SignalRegistration};
 use crate::server::Server;
 use crate::transport::Transport;
 use crate::RequestHandler;
@@ -92,20 +92,7 @@ pub struct ShutdownSignals {
     stops: UnixStream,
     reloads: UnixStream,
     _registrations: Vec<SignalRegistration>,
-}
-
-/// How many `ShutdownSignals` are alive: forked children reset the signals only then.
-static CAUGHT: AtomicUsize = AtomicUsize::new(0);
-
-/// True while some `ShutdownSignals` routes SIGINT/SIGTERM to a serving loop.
-pub(crate) fn caught() -> bool {
-    CAUGHT.load(Ordering::SeqCst) > 0
-}
-
-impl Drop for ShutdownSignals {
-    fn drop(&mut self) {
-        CAUGHT.fetch_sub(1, Ordering::SeqCst);
-    }
+    _caught: Caught,
 }
 
 impl ShutdownSignals {
@@ -122,16 +109,13 @@ impl ShutdownSignals {
         ];
         let registrations = routes
             .into_iter()
-            .map(|(signal, writer)| {
-                let id = signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
-                Ok(SignalRegistration(id))
-            })
+            .map(|(signal, writer)| routes::route(signal, writer.try_clone()?))
             .collect::<io::Result<Vec<_>>>()?;
-        CAUGHT.fetch_add(1, Ordering::SeqCst);
         Ok(ShutdownSignals {
             stops,
             reloads,
             _registrations: registrations,
+            _caught: Caught::new(),
         })
     }
 }
@@ -185,11 +169,8 @@ fn watch<T, M, H, K>(
 }
 
 /// Reads every pending byte; returns how many there were.
-fn drain(mut socket: &UnixStream) -> usize {
+fn drain(socket: &UnixStream) -> usize {
     let mut total = 0;
-    let mut buf = [0u8; 16];
-    while let Ok(n @ 1..) = socket.read(&mut buf) {
-        total += n;
-    }
+    crate::wake::drain(socket, |bytes| total += bytes.len());
     total
 }

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{Mixin, SignalRegistration, Waker};
+use super::{Mixin, Waker};
 use crate::config::ServerConfig;
 use crate::lock::lock;
 use crate::poll;
+use crate::routes::{self, SignalRegistration};
 use crate::sys;
 
 /// Runs each request in a child process forked from the serving thread (Python's
@@ -86,8 +87,7 @@ impl Mixin for Forking {
 
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self> {
         let child_ended = Arc::new(AtomicBool::new(false));
-        let flag = signal_hook::flag::register(libc::SIGCHLD, child_ended.clone())?;
-        let sigchld_flag = SignalRegistration(flag);
+        let sigchld_flag = routes::flag(libc::SIGCHLD, child_ended.clone())?;
         Ok(Forking {
             children: Mutex::new(Vec::new()),
             limit: match config.max_connections {
@@ -114,7 +114,7 @@ impl Mixin for Forking {
             self.reap(true);
         }
         // Before the fork: every page the child touches costs it a page fault.
-        let signals_caught = crate::signals::caught();
+        let signals_caught = routes::caught();
         let tied = sys::on_main_thread();
         // From the serving thread; the child only runs the job and leaves with `_exit`.
         match sys::fork()? {

@@ -16,6 +16,7 @@ pub use sync::Sync;
 pub use threading::Threading;
 
 use crate::config::ServerConfig;
+use crate::routes::{self, SignalRegistration};
 use crate::shutdown::ServerHandle;
 
 /// Decides where each request runs.
@@ -108,18 +109,6 @@ impl Waker {
 
     /// Has `signal` wake the serving loop, until the returned registration is dropped.
     pub(crate) fn on_signal(&self, signal: i32) -> io::Result<SignalRegistration> {
-        let writer = self.server.wake().writer_clone()?;
-        let id = signal_hook::low_level::pipe::register(signal, writer)?;
-        Ok(SignalRegistration(id))
-    }
-}
-
-/// A signal routed to the wake socket; unregistered on drop.
-#[derive(Debug)]
-pub(crate) struct SignalRegistration(pub(crate) signal_hook::SigId);
-
-impl Drop for SignalRegistration {
-    fn drop(&mut self) {
-        signal_hook::low_level::unregister(self.0);
+        routes::route(signal, self.server.wake().writer_clone()?)
     }
 }

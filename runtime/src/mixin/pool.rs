@@ -25,11 +25,11 @@ type Job = Box<dyn FnOnce() + Send>;
 /// then joins them: an accepted connection is never dropped unserved.
 #[derive(Debug)]
 pub struct Pool {
-    shared: Arc<Shared>,
+    shared: Arc<Workers>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-struct Shared {
+struct Workers {
     state: Mutex<State>,
     /// Signalled when a job is queued, a serving run starts, or the pool closes.
     work: Condvar,
@@ -40,9 +40,9 @@ struct Shared {
     waker: Waker,
 }
 
-impl std::fmt::Debug for Shared {
+impl std::fmt::Debug for Workers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
+        f.debug_struct("Workers")
             .field("capacity", &self.capacity)
             .finish()
     }
@@ -57,7 +57,7 @@ struct State {
     closing: bool,
 }
 
-impl Shared {
+impl Workers {
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
@@ -158,7 +158,7 @@ impl Mixin for Pool {
             // Each worker serves one request at a time.
             size = size.min(config.max_connections);
         }
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Workers {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             room: Condvar::new(),
@@ -206,7 +206,7 @@ impl Mixin for Pool {
         J: FnOnce() -> bool + Send + 'static,
     {
         // Without a queue, requests are handed over only between serving runs (see
-        // `Shared::accept`), at most one per worker at a time (`has_capacity`).
+        // `Workers::accept`), at most one per worker at a time (`has_capacity`).
         let mut state = self.shared.state();
         while state.jobs.len() >= self.queue_bound() {
             state = self

@@ -1,0 +1,67 @@
+//! The wake socket: a socket pair a serving loop polls beside its listener, so that a
+//! shutdown, a freed worker or a signal ends its wait at once (no poll interval).
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+/// The byte that asks for a shutdown; any other byte only wakes the loop. A byte (not only
+/// the flag) carries the request so that a forked child can stop its parent.
+const SHUTDOWN: u8 = b'S';
+const WAKE: u8 = b'W';
+
+/// A socket pair the serving loop polls beside its listener, so that a shutdown, a freed
+/// worker or a signal ends its wait at once (no poll interval).
+#[derive(Debug)]
+pub(crate) struct WakeSocket {
+    reader: UnixStream,
+    writer: UnixStream,
+}
+
+impl WakeSocket {
+    pub(crate) fn new() -> io::Result<WakeSocket> {
+        let (reader, writer) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        Ok(WakeSocket { reader, writer })
+    }
+
+    /// Makes the loop's poll return. A full socket already guarantees a wake-up, so a failed
+    /// write is fine.
+    pub(crate) fn wake(&self) {
+        let _ = (&self.writer).write(&[WAKE]);
+    }
+
+    pub(crate) fn send_shutdown(&self) {
+        let _ = (&self.writer).write(&[SHUTDOWN]);
+    }
+
+    /// Reads every pending byte; true if one of them asked for a shutdown.
+    pub(crate) fn drain(&self) -> bool {
+        let mut shutdown = false;
+        drain(&self.reader, |bytes| shutdown |= bytes.contains(&SHUTDOWN));
+        shutdown
+    }
+
+    /// A second descriptor for the write end (to hand to a signal handler).
+    pub(crate) fn writer_clone(&self) -> io::Result<UnixStream> {
+        self.writer.try_clone()
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.reader.as_raw_fd()
+    }
+}
+
+/// Reads every byte pending on the non-blocking `socket`, handing each chunk to `each`.
+pub(crate) fn drain(mut socket: &UnixStream, mut each: impl FnMut(&[u8])) {
+    let mut buf = [0u8; 64];
+    // A read shorter than the buffer took every pending byte: no second read to meet
+    // EAGAIN (one syscall saved per wake-up).
+    while let Ok(n @ 1..) = socket.read(&mut buf) {
+        each(&buf[..n]);
+        if n < buf.len() {
+            break;
+        }
+    }
+}
