@@ -267,3 +267,20 @@ fn bind_gives_a_handler_that_is_not_clone_a_fresh_default() {
     );
     assert_eq!(replies, ["1\n", "1\n"]);
 }
+
+/// A `server!` type serves a listener the program holds, sharing state as `bind` does.
+#[test]
+fn a_server_type_serves_a_listener_from_anywhere() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = KvServer::from_listener(listener).unwrap();
+    let mut got = String::new();
+    serving(
+        || server.serve_forever(),
+        server.handle(),
+        || {
+            assert_eq!(exchange(server.server_address(), "set a 1\n"), "ok\n");
+            got = exchange(server.server_address(), "get a\n");
+        },
+    );
+    assert_eq!(got, "1\n");
+}

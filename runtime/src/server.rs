@@ -277,6 +277,41 @@ where
             self.hooks,
         )
     }
+
+    /// Serves a socket the program already holds instead of binding one: a
+    /// `std::net::TcpListener`, `UdpSocket`, `std::os::unix::net::UnixListener` or
+    /// `UnixDatagram`, or any `OwnedFd` (inherited from a service manager, a predecessor
+    /// process, a test). It must be of the transport's type and family, and listening for a
+    /// stream transport; the error says what it is instead. Options that apply when binding
+    /// (`allow_reuse_address`, `request_queue_size`, `dual_stack`, ...) are left as the socket
+    /// was made; the others apply as usual. A unix socket file it is bound to is never
+    /// removed: whoever bound it owns it.
+    ///
+    /// ```no_run
+    /// # use socketserver_runtime::{mixin::Threading, transport::Tcp, *};
+    /// # #[derive(Default)] struct Echo;
+    /// # impl RequestHandler<StreamRequest> for Echo {
+    /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }
+    /// # }
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let server = Server::<Tcp, Threading, Echo>::builder().from_listener(listener)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn from_listener(
+        self,
+        socket: impl Into<std::os::fd::OwnedFd>,
+    ) -> io::Result<Server<T, M, H, K>>
+    where
+        C: MakeHandler<H>,
+    {
+        let listener = T::adopt(socket.into())?;
+        serve_listener(
+            listener,
+            self.config,
+            self.create.into_factory(),
+            self.hooks,
+        )
+    }
 }
 
 fn bind_server<T, M, H, K, A>(
@@ -295,30 +330,44 @@ where
     let mut last_error = None;
     for candidate in address.resolve()? {
         match T::bind(&candidate, &config) {
-            Ok(listener) => {
-                let address = T::local_address(&listener)?;
-                let socket = listener.as_raw_fd();
-                let handle = ServerHandle::new(address, config.max_connections, socket)?;
-                let mixin = M::new(&config, Waker::new(handle.clone()))?;
-                let shared = Arc::new(Context {
-                    create,
-                    hooks,
-                    config,
-                    handle,
-                });
-                return Ok(Server {
-                    mixin,
-                    listener: Arc::new(listener),
-                    shared,
-                    stopped_listening: AtomicBool::new(false),
-                    drained: Drained::default(),
-                    _transport: PhantomData,
-                });
-            }
+            Ok(listener) => return serve_listener(listener, config, create, hooks),
             Err(e) => last_error = Some(e),
         }
     }
     Err(last_error.expect("resolve returns at least one address"))
+}
+
+/// A server over `listener`, bound already.
+fn serve_listener<T, M, H, K>(
+    listener: T::Listener,
+    config: ServerConfig,
+    create: Factory<H>,
+    hooks: K,
+) -> io::Result<Server<T, M, H, K>>
+where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    let address = T::local_address(&listener)?;
+    let socket = listener.as_raw_fd();
+    let handle = ServerHandle::new(address, config.max_connections, socket)?;
+    let mixin = M::new(&config, Waker::new(handle.clone()))?;
+    let shared = Arc::new(Context {
+        create,
+        hooks,
+        config,
+        handle,
+    });
+    Ok(Server {
+        mixin,
+        listener: Arc::new(listener),
+        shared,
+        stopped_listening: AtomicBool::new(false),
+        drained: Drained::default(),
+        _transport: PhantomData,
+    })
 }
 
 impl<T, M, H, K> Server<T, M, H, K>
@@ -340,6 +389,16 @@ where
         K: Default,
     {
         Self::builder().bind(address)
+    }
+
+    /// Serves a socket the program already holds, with the default config and hooks (see
+    /// [`Builder::from_listener`]); each request gets a fresh `H::default()`.
+    pub fn from_listener(socket: impl Into<std::os::fd::OwnedFd>) -> io::Result<Self>
+    where
+        H: Default,
+        K: Default,
+    {
+        Self::builder().from_listener(socket)
     }
 
     /// Starts a [`Builder`] for a config, a handler prototype or hooks.

@@ -131,6 +131,23 @@ pub fn expand(server: &Server) -> TokenStream {
                     Self::builder().handler_with(each_request).bind(address).map(Self::from)
                 }
 
+                /// Serves a socket the program already holds (a std listener or socket, an
+                /// inherited `OwnedFd`) instead of binding one, checked to be of the
+                /// transport's type and family; its handlers are made as `bind` makes them.
+                #[inline]
+                #vis fn from_listener(
+                    socket: impl ::core::convert::Into<::std::os::fd::OwnedFd>,
+                ) -> ::std::io::Result<Self>
+                where
+                    for<'__h> #handler: ::core::default::Default,
+                    for<'__h> #hooks: ::core::default::Default,
+                {
+                    #[allow(unused_imports)]
+                    use #private::{FreshDefault as _, SharedDefault as _};
+                    let each_request = (&#private::HandlerSource::<#handler>::new()).each_request();
+                    Self::builder().handler_with(each_request).from_listener(socket).map(Self::from)
+                }
+
                 /// Binds to `address`; each request gets a clone of `prototype`, so state shared
                 /// by every request can live in its `Arc` fields.
                 #[inline]

@@ -68,6 +68,22 @@ fn bind(
     })
 }
 
+fn adopt(
+    fd: std::os::fd::OwnedFd,
+    unix: bool,
+    wrap: fn(Socket) -> DatagramSocket,
+) -> io::Result<DatagramListener> {
+    let socket = socket::adopt(fd, Type::DGRAM, unix)?;
+    // Blocking, as a bound one: replies wait for room in the socket's send buffer only
+    // as `MSG_DONTWAIT` allows (not at all).
+    socket.set_nonblocking(false)?;
+    Ok(DatagramListener {
+        socket: Arc::new(wrap(socket)),
+        blocking: AtomicBool::new(false),
+        socket_file: OwnedSocketFile::new(None),
+    })
+}
+
 /// Receives one datagram, without blocking unless the listener is set to (the socket itself
 /// stays blocking for replies). `MSG_TRUNC` makes the kernel return the datagram's real
 /// length, so truncation is known.
@@ -108,7 +124,7 @@ fn receive(
 
 /// Defines a datagram transport: `$name` over a socket wrapped as `DatagramSocket::$variant`.
 macro_rules! datagram_transport {
-    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), [$($bound:path),+], $resolve:ident) => {
+    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), [$($bound:path),+], $resolve:ident, unix: $unix:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default)]
         pub struct $name;
@@ -122,6 +138,10 @@ macro_rules! datagram_transport {
 
             fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<DatagramListener> {
                 bind(address, config, |s| DatagramSocket::$variant(<$std>::from(s)))
+            }
+
+            fn adopt(socket: std::os::fd::OwnedFd) -> io::Result<DatagramListener> {
+                adopt(socket, $unix, |s| DatagramSocket::$variant(<$std>::from(s)))
             }
 
             fn local_address(listener: &DatagramListener) -> io::Result<SocketAddress> {
@@ -194,7 +214,8 @@ datagram_transport!(
     Udp,
     Udp(std::net::UdpSocket),
     [std::net::ToSocketAddrs, std::fmt::Debug],
-    resolve_inet
+    resolve_inet,
+    unix: false
 );
 
 datagram_transport!(
@@ -203,5 +224,6 @@ datagram_transport!(
     UnixDatagram,
     Unix(unix_net::UnixDatagram),
     [AsRef<std::path::Path>],
-    resolve_unix
+    resolve_unix,
+    unix: true
 );

@@ -36,6 +36,11 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// Creates the socket, applies `config` and binds (and listens, for streams).
     fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<Self::Listener>;
 
+    /// Serves a socket the program already holds (see [`Server::from_listener`](crate::Server::from_listener)):
+    /// checks it is of this transport's type and family, and never removes a unix socket
+    /// file it was bound to (whoever bound it owns the file).
+    fn adopt(socket: std::os::fd::OwnedFd) -> io::Result<Self::Listener>;
+
     /// The address the listener is bound to, port 0 resolved.
     fn local_address(listener: &Self::Listener) -> io::Result<SocketAddress>;
 

@@ -57,6 +57,52 @@ fn bind_socket(
     Ok((socket, socket_file))
 }
 
+/// Takes over a socket the program already holds (`fd`: a listener it bound itself, one
+/// inherited from a service manager or a predecessor), checked to be what a transport
+/// serves: of type `ty` (and listening, for streams), unix or internet as `unix` says. The
+/// error says what the socket is instead. Left as it was bound: no option of `config` that
+/// applies at bind time (reuse, backlog, `IPV6_V6ONLY`) is set again.
+pub(super) fn adopt(fd: std::os::fd::OwnedFd, ty: Type, unix: bool) -> io::Result<Socket> {
+    let socket = Socket::from(fd);
+    let wanted = describe(ty, unix, ty == Type::STREAM);
+    let found_ty = socket.r#type()?;
+    let local = socket.local_addr()?;
+    let found_unix = local.domain() == Domain::UNIX;
+    let wrong = |found: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the socket given is {found}, not {wanted}"),
+        )
+    };
+    let listening = found_ty == Type::STREAM && socket.is_listener()?;
+    if found_ty != ty || found_unix != unix {
+        return Err(wrong(describe(found_ty, found_unix, listening)));
+    }
+    if ty == Type::STREAM && !listening {
+        return Err(wrong(format!(
+            "{} that does not listen",
+            describe(ty, unix, false)
+        )));
+    }
+    socket.set_cloexec(true)?;
+    Ok(socket)
+}
+
+/// "a TCP listening socket", "a unix datagram socket", ...
+fn describe(ty: Type, unix: bool, listening: bool) -> String {
+    let kind = match (ty, unix) {
+        (Type::STREAM, false) => "TCP",
+        (Type::DGRAM, false) => "UDP",
+        (Type::STREAM, true) => "unix stream",
+        (Type::DGRAM, true) => "unix datagram",
+        _ => "unusual",
+    };
+    match listening {
+        true => format!("a {kind} listening socket"),
+        false => format!("a {kind} socket"),
+    }
+}
+
 /// Binds a unix socket to `path`. A socket file left by a server that is gone is replaced
 /// only when `replace_stale` says so; a file a live server listens on is never touched.
 fn bind_unix(

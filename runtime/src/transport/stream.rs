@@ -38,6 +38,15 @@ fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamList
     })
 }
 
+fn adopt(fd: std::os::fd::OwnedFd, unix: bool) -> io::Result<StreamListener> {
+    let socket = socket::adopt(fd, Type::STREAM, unix)?;
+    socket.set_nonblocking(true)?;
+    Ok(StreamListener {
+        socket,
+        socket_file: OwnedSocketFile::new(None),
+    })
+}
+
 fn accept(listener: &StreamListener) -> io::Result<Option<(Socket, SocketAddress)>> {
     match listener.socket.accept() {
         Ok((socket, addr)) => Ok(Some((socket, SocketAddress::from_sockaddr(addr)))),
@@ -56,7 +65,7 @@ fn stop_listening(listener: &StreamListener) {
 
 /// Defines a stream transport: `$name` over connections wrapped as `StreamSocket::$variant`.
 macro_rules! stream_transport {
-    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), [$($bound:path),+], $resolve:ident) => {
+    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), [$($bound:path),+], $resolve:ident, unix: $unix:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default)]
         pub struct $name;
@@ -68,6 +77,10 @@ macro_rules! stream_transport {
 
             fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamListener> {
                 bind(address, config)
+            }
+
+            fn adopt(socket: std::os::fd::OwnedFd) -> io::Result<StreamListener> {
+                adopt(socket, $unix)
             }
 
             fn local_address(listener: &StreamListener) -> io::Result<SocketAddress> {
@@ -129,7 +142,8 @@ stream_transport!(
     Tcp,
     Tcp(std::net::TcpStream),
     [std::net::ToSocketAddrs, std::fmt::Debug],
-    resolve_inet
+    resolve_inet,
+    unix: false
 );
 
 stream_transport!(
@@ -138,5 +152,6 @@ stream_transport!(
     UnixStream,
     Unix(unix_net::UnixStream),
     [AsRef<std::path::Path>],
-    resolve_unix
+    resolve_unix,
+    unix: true
 );
