@@ -42,10 +42,9 @@ mod macros;
 pub use macros::{handler, server};
 
 /// The names a server module needs: the macros, the request types, the transports and the
-/// `Threading` / `Forking` / `Pool` mixins (not `Sync`, which would shadow `std::marker::Sync`; write
-/// `mixin: Sync` in `server!`, where it is known by name, or `mixin::Sync`).
+/// mixins (`Serial` is what `mixin: Sync` names in `server!`: Python's plain servers).
 pub mod prelude {
-    pub use crate::mixin::{Forking, Pool, Threading};
+    pub use crate::mixin::{Forking, Pool, Serial, Threading};
     pub use crate::transport::{Tcp, Udp, UnixDatagram, UnixStream};
     pub use crate::{
         handler, server, DatagramRequest, HandlerResult, Hooks, RequestHandler, ServerConfig,

@@ -12,7 +12,7 @@ use socket2::SockAddr;
 /// This is Python's `server_address` / `client_address`, as one type for every transport.
 ///
 /// ```
-/// use socketserver_runtime::SocketAddress;
+/// use socketserver::SocketAddress;
 ///
 /// let addr = SocketAddress::from("127.0.0.1:80".parse::<std::net::SocketAddr>().unwrap());
 /// assert_eq!(addr.to_string(), "127.0.0.1:80");

@@ -1,17 +1,17 @@
 //! Python's twelve concrete server classes, as type aliases.
 
-use crate::mixin::{Forking, Pool, Sync, Threading};
+use crate::mixin::{Forking, Pool, Serial, Threading};
 use crate::server::Server;
 use crate::transport::{Tcp, Udp, UnixDatagram, UnixStream};
 
 /// Python's `TCPServer`: TCP, one request at a time.
-pub type TcpServer<H> = Server<Tcp, Sync, H>;
+pub type TcpServer<H> = Server<Tcp, Serial, H>;
 /// Python's `UDPServer`: UDP, one datagram at a time.
-pub type UdpServer<H> = Server<Udp, Sync, H>;
+pub type UdpServer<H> = Server<Udp, Serial, H>;
 /// Python's `UnixStreamServer`.
-pub type UnixStreamServer<H> = Server<UnixStream, Sync, H>;
+pub type UnixStreamServer<H> = Server<UnixStream, Serial, H>;
 /// Python's `UnixDatagramServer`.
-pub type UnixDatagramServer<H> = Server<UnixDatagram, Sync, H>;
+pub type UnixDatagramServer<H> = Server<UnixDatagram, Serial, H>;
 /// Python's `ThreadingTCPServer`: a thread per connection.
 pub type ThreadingTcpServer<H> = Server<Tcp, Threading, H>;
 /// Python's `ThreadingUDPServer`: a thread per datagram.

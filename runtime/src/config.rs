@@ -10,7 +10,7 @@ use std::time::Duration;
 /// `server!` macro rejects them at compile time.
 ///
 /// ```
-/// use socketserver_runtime::ServerConfig;
+/// use socketserver::ServerConfig;
 /// use std::time::Duration;
 ///
 /// let mut config = ServerConfig::default();

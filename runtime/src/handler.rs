@@ -15,7 +15,7 @@ use crate::error::{HandlerResult, RequestError, Stage};
 /// `#[handler]` writes this impl for you; by hand it reads:
 ///
 /// ```
-/// use socketserver_runtime::{HandlerResult, RequestHandler, StreamRequest};
+/// use socketserver::{HandlerResult, RequestHandler, StreamRequest};
 /// use std::io::Write;
 ///
 /// struct Hello;

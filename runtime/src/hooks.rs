@@ -10,7 +10,7 @@ use crate::error::RequestError;
 /// request ran (a request thread, a forked child).
 ///
 /// ```
-/// use socketserver_runtime::{Hooks, SocketAddress};
+/// use socketserver::{Hooks, SocketAddress};
 ///
 /// /// Serves loopback clients only.
 /// struct LocalOnly;

@@ -2,14 +2,14 @@
 //!
 //! A [`Server`] is a transport ([`transport::Tcp`], [`transport::Udp`],
 //! [`transport::UnixStream`], [`transport::UnixDatagram`]), a mixin that decides where each
-//! request runs ([`mixin::Sync`], [`mixin::Threading`], [`mixin::Forking`]), a
+//! request runs ([`mixin::Serial`], [`mixin::Threading`], [`mixin::Forking`]), a
 //! [`RequestHandler`] created afresh for every request, and [`Hooks`] for Python's
 //! overridable server methods. Data flows one way: the transport accepts, the mixin decides
 //! where the request runs, the handler runs `setup`/`handle`/`finish`, the transport ends
 //! the request.
 //!
 //! ```no_run
-//! use socketserver_runtime::{HandlerResult, RequestHandler, StreamRequest, ThreadingTcpServer};
+//! use socketserver::{HandlerResult, RequestHandler, StreamRequest, ThreadingTcpServer};
 //!
 //! #[derive(Default)]
 //! struct Echo;

@@ -90,8 +90,8 @@ impl<H, K: Hooks> Context<H, K> {
 /// [`Threading`](crate::mixin::Threading)), handler `H` and hooks `K`.
 ///
 /// ```no_run
-/// use socketserver_runtime::{mixin::Threading, transport::Tcp};
-/// use socketserver_runtime::{HandlerResult, RequestHandler, Server, StreamRequest};
+/// use socketserver::{mixin::Threading, transport::Tcp};
+/// use socketserver::{HandlerResult, RequestHandler, Server, StreamRequest};
 ///
 /// #[derive(Default)]
 /// struct Echo;
@@ -125,14 +125,14 @@ pub struct Server<T: Transport, M: Mixin, H, K: Hooks = DefaultHooks> {
 /// [`Server::builder`].
 ///
 /// ```no_run
-/// # use socketserver_runtime::{mixin::Sync, transport::Tcp, *};
+/// # use socketserver::{mixin::Serial, transport::Tcp, *};
 /// # #[derive(Clone)] struct Counter;
 /// # impl RequestHandler<StreamRequest> for Counter {
 /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }
 /// # }
 /// let mut config = ServerConfig::default();
 /// config.allow_reuse_address = true;
-/// let server = Server::<Tcp, Sync, Counter>::builder()
+/// let server = Server::<Tcp, Serial, Counter>::builder()
 ///     .config(config)
 ///     .handler(Counter)
 ///     .bind("127.0.0.1:0")?;
@@ -184,7 +184,7 @@ impl<H> MakeHandler<H> for MadeBy<H> {
     }
 }
 
-impl<H: Clone + Send + std::marker::Sync + 'static> MakeHandler<H> for Prototype<H> {
+impl<H: Clone + Send + Sync + 'static> MakeHandler<H> for Prototype<H> {
     fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync> {
         let prototype = self.0;
         Box::new(move || prototype.clone())
@@ -210,7 +210,7 @@ where
     /// the options it declares): for options chosen at run time.
     ///
     /// ```no_run
-    /// # use socketserver_runtime::{mixin::Threading, transport::Tcp, *};
+    /// # use socketserver::{mixin::Threading, transport::Tcp, *};
     /// # #[derive(Default)] struct Echo;
     /// # impl RequestHandler<StreamRequest> for Echo {
     /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }
@@ -230,7 +230,7 @@ where
     /// shared by every request can live in its `Arc` fields.
     pub fn handler(self, prototype: H) -> Builder<T, M, H, K, Prototype<H>>
     where
-        H: Clone + std::marker::Sync,
+        H: Clone + Sync,
     {
         Builder {
             config: self.config,
@@ -288,7 +288,7 @@ where
     /// removed: whoever bound it owns it.
     ///
     /// ```no_run
-    /// # use socketserver_runtime::{mixin::Threading, transport::Tcp, *};
+    /// # use socketserver::{mixin::Threading, transport::Tcp, *};
     /// # #[derive(Default)] struct Echo;
     /// # impl RequestHandler<StreamRequest> for Echo {
     /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }

@@ -25,6 +25,29 @@ struct HandleState {
 ///
 /// Unlike Python's `shutdown()`, this does not wait for `serve_forever` to return (so it is
 /// safe inside a handler); join the serving thread to wait.
+///
+/// ```
+/// use socketserver::{HandlerResult, RequestHandler, StreamRequest, ThreadingTcpServer};
+///
+/// #[derive(Default)]
+/// struct Echo;
+///
+/// impl RequestHandler<StreamRequest> for Echo {
+///     fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+///         let (rfile, wfile) = req.files();
+///         std::io::copy(rfile, wfile)?;
+///         Ok(())
+///     }
+/// }
+///
+/// let server = ThreadingTcpServer::<Echo>::bind("127.0.0.1:0")?;
+/// let handle = server.handle(); // Send + Sync + Clone: give it to any thread
+/// let serving = std::thread::spawn(move || server.serve_forever());
+/// println!("{} served so far", handle.stats().completed);
+/// handle.shutdown(); // serve_forever returns at once
+/// serving.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     state: Arc<HandleState>,

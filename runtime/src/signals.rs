@@ -34,7 +34,7 @@ where
     /// [`serve_until`](Server::serve_until).
     ///
     /// ```no_run
-    /// # use socketserver_runtime::*;
+    /// # use socketserver::*;
     /// # #[derive(Default)] struct Echo;
     /// # impl RequestHandler<StreamRequest> for Echo {
     /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }
@@ -52,7 +52,7 @@ where
     /// so that a signal that comes between announcing the server and serving is not lost:
     ///
     /// ```no_run
-    /// # use socketserver_runtime::*;
+    /// # use socketserver::*;
     /// # #[derive(Default)] struct Echo;
     /// # impl RequestHandler<StreamRequest> for Echo {
     /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }

@@ -10,7 +10,7 @@ use std::io;
 use std::net::{TcpListener, UdpSocket};
 
 use common::*;
-use socketserver_runtime::mixin::{Forking, Mixin, Sync, Threading};
+use socketserver_runtime::mixin::{Forking, Mixin, Serial, Threading};
 use socketserver_runtime::transport::{BindAddress, Tcp, Transport, Udp, UnixDatagram, UnixStream};
 use socketserver_runtime::{RequestHandler, Server};
 
@@ -56,23 +56,27 @@ fn bind_failures_return_errors_naming_the_address_and_leak_no_fd() {
 
     let failures = || {
         use io::ErrorKind::*;
-        expect_bind_error::<Tcp, Sync, _>(&*tcp_in_use, Some(AddrInUse), &tcp_in_use);
+        expect_bind_error::<Tcp, Serial, _>(&*tcp_in_use, Some(AddrInUse), &tcp_in_use);
         expect_bind_error::<Tcp, Threading, _>(&*tcp_in_use, Some(AddrInUse), &tcp_in_use);
         expect_bind_error::<Tcp, Forking, _>(&*tcp_in_use, Some(AddrInUse), &tcp_in_use);
-        expect_bind_error::<Udp, Sync, _>(&*udp_in_use, Some(AddrInUse), &udp_in_use);
-        expect_bind_error::<Tcp, Sync, _>("127.0.0.1:notaport", None, "127.0.0.1:notaport");
-        expect_bind_error::<Udp, Sync, _>("127.0.0.1:notaport", None, "127.0.0.1:notaport");
-        expect_bind_error::<Tcp, Sync, _>("no-such-host.invalid:80", None, "no-such-host.invalid");
-        expect_bind_error::<UnixStream, Sync, _>(&no_dir, Some(NotFound), &no_dir_name);
-        expect_bind_error::<UnixDatagram, Sync, _>(&no_dir, Some(NotFound), &no_dir_name);
+        expect_bind_error::<Udp, Serial, _>(&*udp_in_use, Some(AddrInUse), &udp_in_use);
+        expect_bind_error::<Tcp, Serial, _>("127.0.0.1:notaport", None, "127.0.0.1:notaport");
+        expect_bind_error::<Udp, Serial, _>("127.0.0.1:notaport", None, "127.0.0.1:notaport");
+        expect_bind_error::<Tcp, Serial, _>(
+            "no-such-host.invalid:80",
+            None,
+            "no-such-host.invalid",
+        );
+        expect_bind_error::<UnixStream, Serial, _>(&no_dir, Some(NotFound), &no_dir_name);
+        expect_bind_error::<UnixDatagram, Serial, _>(&no_dir, Some(NotFound), &no_dir_name);
     };
     let successes = || {
-        bind_and_close::<Tcp, Sync, _>("127.0.0.1:0");
+        bind_and_close::<Tcp, Serial, _>("127.0.0.1:0");
         bind_and_close::<Tcp, Threading, _>("127.0.0.1:0");
         bind_and_close::<Tcp, Forking, _>("127.0.0.1:0");
         bind_and_close::<Udp, Forking, _>("127.0.0.1:0");
         bind_and_close::<UnixStream, Threading, _>(&dir.socket("stream.sock"));
-        bind_and_close::<UnixDatagram, Sync, _>(&dir.socket("datagram.sock"));
+        bind_and_close::<UnixDatagram, Serial, _>(&dir.socket("datagram.sock"));
     };
 
     // Warm up: the first calls may load resolver modules or create global signal state.

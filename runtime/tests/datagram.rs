@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 
 use common::*;
-use socketserver_runtime::mixin::Sync;
+use socketserver_runtime::mixin::Serial;
 use socketserver_runtime::transport::{Udp, UnixDatagram};
 use socketserver_runtime::{
     DatagramRequest, HandlerResult, RequestHandler, Server, ServerConfig, SocketAddress,
@@ -78,7 +78,7 @@ impl Peer {
 /// A serving server of [`Datagrams`] and a peer talking to it; the sender lets an `r`
 /// request finish.
 struct Setup<T: socketserver_runtime::transport::Transport> {
-    serving: Serving<T, Sync, Datagrams, socketserver_runtime::DefaultHooks>,
+    serving: Serving<T, Serial, Datagrams, socketserver_runtime::DefaultHooks>,
     peer: Peer,
     go_ahead: mpsc::Sender<()>,
     /// Holds the unix sockets' directory.
@@ -95,7 +95,7 @@ fn handler() -> (Datagrams, mpsc::Sender<()>) {
 
 fn udp(config: ServerConfig) -> Setup<Udp> {
     let (handler, go_ahead) = handler();
-    let server = Server::<Udp, Sync, Datagrams>::builder()
+    let server = Server::<Udp, Serial, Datagrams>::builder()
         .config(config)
         .handler(handler)
         .bind("127.0.0.1:0")
@@ -114,7 +114,7 @@ fn unix(config: ServerConfig) -> Setup<UnixDatagram> {
     let dir = TempDir::new();
     let path = dir.socket("server.sock");
     let (handler, go_ahead) = handler();
-    let server = Server::<UnixDatagram, Sync, Datagrams>::builder()
+    let server = Server::<UnixDatagram, Serial, Datagrams>::builder()
         .config(config)
         .handler(handler)
         .bind(&path)

@@ -5,7 +5,7 @@ mod common;
 use std::io::{Read, Write};
 
 use common::*;
-use socketserver_runtime::mixin::{Forking, Mixin, Pool, Sync, Threading};
+use socketserver_runtime::mixin::{Forking, Mixin, Pool, Serial, Threading};
 use socketserver_runtime::transport::{Tcp, Udp, UnixDatagram, UnixStream};
 use socketserver_runtime::{DatagramRequest, HandlerResult, RequestHandler, Server, StreamRequest};
 
@@ -108,16 +108,16 @@ fn socket_path(dir: &TempDir) -> std::path::PathBuf {
 }
 
 echo_tests! {
-    tcp_sync: Tcp, Sync, StreamEcho, loopback, tcp_client;
+    tcp_sync: Tcp, Serial, StreamEcho, loopback, tcp_client;
     tcp_threading: Tcp, Threading, StreamEcho, loopback, tcp_client;
     tcp_forking: Tcp, Forking, StreamEcho, loopback, tcp_client;
-    udp_sync: Udp, Sync, DatagramEcho, loopback, udp_client;
+    udp_sync: Udp, Serial, DatagramEcho, loopback, udp_client;
     udp_threading: Udp, Threading, DatagramEcho, loopback, udp_client;
     udp_forking: Udp, Forking, DatagramEcho, loopback, udp_client;
-    unix_stream_sync: UnixStream, Sync, StreamEcho, socket_path, unix_stream_client;
+    unix_stream_sync: UnixStream, Serial, StreamEcho, socket_path, unix_stream_client;
     unix_stream_threading: UnixStream, Threading, StreamEcho, socket_path, unix_stream_client;
     unix_stream_forking: UnixStream, Forking, StreamEcho, socket_path, unix_stream_client;
-    unix_datagram_sync: UnixDatagram, Sync, DatagramEcho, socket_path, unix_datagram_client;
+    unix_datagram_sync: UnixDatagram, Serial, DatagramEcho, socket_path, unix_datagram_client;
     unix_datagram_threading: UnixDatagram, Threading, DatagramEcho, socket_path, unix_datagram_client;
     unix_datagram_forking: UnixDatagram, Forking, DatagramEcho, socket_path, unix_datagram_client;
     tcp_pool: Tcp, Pool, StreamEcho, loopback, tcp_client;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use socketserver_runtime::mixin::{Mixin, Sync, Threading};
+use socketserver_runtime::mixin::{Mixin, Serial, Threading};
 use socketserver_runtime::transport::Tcp;
 use socketserver_runtime::{HandlerResult, RequestHandler, Server, Stage, StreamRequest};
 
@@ -136,12 +136,12 @@ const HANDLE_PANICKED: Expected = Expected {
 
 #[test]
 fn handler_error_is_reported_once_and_next_client_served() {
-    check_failure::<Sync>("handle-err", HANDLE_FAILED);
+    check_failure::<Serial>("handle-err", HANDLE_FAILED);
 }
 
 #[test]
 fn handler_panic_is_reported_once_and_next_client_served() {
-    check_failure::<Sync>("handle-panic", HANDLE_PANICKED);
+    check_failure::<Serial>("handle-panic", HANDLE_PANICKED);
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn failed_setup_skips_handle_and_finish() {
             calls: &["setup"],
             reply: b"",
         };
-        check_failure::<Sync>(command, expected);
+        check_failure::<Serial>(command, expected);
     }
 }
 
@@ -176,13 +176,13 @@ fn failed_finish_is_reported_after_a_complete_reply() {
             calls: &["setup", "handle", "finish"],
             reply: b"ok\n",
         };
-        check_failure::<Sync>(command, expected);
+        check_failure::<Serial>(command, expected);
     }
 }
 
 #[test]
 fn when_handle_and_finish_both_fail_only_the_first_failure_is_reported() {
-    check_failure::<Sync>("handle-err finish-panic", HANDLE_FAILED);
+    check_failure::<Serial>("handle-err finish-panic", HANDLE_FAILED);
     check_failure::<Threading>("handle-panic finish-err", HANDLE_PANICKED);
 }
 
@@ -215,7 +215,7 @@ fn panic_creating_the_handler_is_reported_at_the_create_stage() {
     let hooks = Recorder::default();
     let prototype = PanicsWhenCreated::default();
     let panic_on_clone = prototype.panic_on_clone.clone();
-    let server = Server::<Tcp, Sync, PanicsWhenCreated>::builder()
+    let server = Server::<Tcp, Serial, PanicsWhenCreated>::builder()
         .handler(prototype)
         .hooks(hooks.clone())
         .bind("127.0.0.1:0")
@@ -257,7 +257,7 @@ fn check_resets_do_not_stop_the_server<M: Mixin>() {
 
 #[test]
 fn client_resetting_at_once_does_not_stop_a_sync_server() {
-    check_resets_do_not_stop_the_server::<Sync>();
+    check_resets_do_not_stop_the_server::<Serial>();
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use socketserver_runtime::mixin::{Mixin, Pool, Sync, Threading};
+use socketserver_runtime::mixin::{Mixin, Pool, Serial, Threading};
 use socketserver_runtime::transport::Tcp;
 use socketserver_runtime::{Server, ServerConfig};
 
@@ -97,7 +97,7 @@ fn pool_idle_request_is_cut_when_the_grace_ends() {
 
 #[test]
 fn interrupt_unblocks_a_sync_handler_so_serve_forever_returns() {
-    let (_greeter, _hooks, serving) = serve_greeters::<Sync>(ServerConfig::default());
+    let (_greeter, _hooks, serving) = serve_greeters::<Serial>(ServerConfig::default());
     let handle = serving.handle();
     let mut client = greeted(&serving.address());
     // The handler holds the serving thread: a shutdown alone cannot end serve_forever.

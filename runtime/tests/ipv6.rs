@@ -7,7 +7,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 
 use common::*;
-use socketserver_runtime::mixin::{Sync, Threading};
+use socketserver_runtime::mixin::{Serial, Threading};
 use socketserver_runtime::transport::{Tcp, Udp};
 use socketserver_runtime::{Server, ServerConfig};
 
@@ -39,7 +39,7 @@ fn udp_server_binds_the_ipv6_loopback() {
     if !ipv6_available("udp_server_binds_the_ipv6_loopback") {
         return;
     }
-    let serving = serve(Server::<Udp, Sync, Echo>::bind("[::1]:0").unwrap());
+    let serving = serve(Server::<Udp, Serial, Echo>::bind("[::1]:0").unwrap());
     let address = serving.address().as_inet().unwrap();
     assert!(address.is_ipv6(), "{address}");
     let client = std::net::UdpSocket::bind("[::1]:0").unwrap();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use socketserver_runtime::mixin::{Mixin, Sync, Threading};
+use socketserver_runtime::mixin::{Mixin, Serial, Threading};
 use socketserver_runtime::transport::{Tcp, Transport, Udp};
 use socketserver_runtime::{HandlerResult, RequestHandler, Server, StreamRequest};
 
@@ -20,7 +20,7 @@ fn tcp_threading() -> Server<Tcp, Threading, Echo> {
     Server::bind("127.0.0.1:0").unwrap()
 }
 
-fn udp_sync() -> Server<Udp, Sync, Echo> {
+fn udp_sync() -> Server<Udp, Serial, Echo> {
     Server::bind("127.0.0.1:0").unwrap()
 }
 
@@ -110,7 +110,7 @@ fn check_shutdown_from_handler<M: Mixin>() {
 
 #[test]
 fn shutdown_inside_a_sync_handler_stops_serve_forever() {
-    check_shutdown_from_handler::<Sync>();
+    check_shutdown_from_handler::<Serial>();
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn shutdown_before_serve_forever_returns_at_once_and_serving_again_works() {
 
 #[test]
 fn serving_again_after_a_shutdown_from_a_handler_works() {
-    let mut server = Server::<Tcp, Sync, ShutdownFromHandler>::bind("127.0.0.1:0").unwrap();
+    let mut server = Server::<Tcp, Serial, ShutdownFromHandler>::bind("127.0.0.1:0").unwrap();
     for _ in 0..3 {
         let serving = serve(server);
         assert_eq!(roundtrip(&serving.address(), b""), b"bye\n");
@@ -174,7 +174,7 @@ fn shutdown_latency_is_well_under_python_poll_interval() {
 fn handle_request_calls_handle_timeout_when_no_client_comes() {
     let hooks = Recorder::default();
     let timeout = Duration::from_millis(100);
-    let server = Server::<Tcp, Sync, Echo>::builder()
+    let server = Server::<Tcp, Serial, Echo>::builder()
         .config(config(|c| c.timeout = Some(timeout)))
         .hooks(hooks.clone())
         .bind("127.0.0.1:0")
@@ -196,7 +196,7 @@ fn handle_request_calls_handle_timeout_when_no_client_comes() {
 fn handle_request_serves_exactly_one_client() {
     let hooks = Recorder::default();
     let echo = Echo::default();
-    let server = Server::<Tcp, Sync, Echo>::builder()
+    let server = Server::<Tcp, Serial, Echo>::builder()
         .config(config(|c| c.timeout = Some(TIMEOUT)))
         .handler(echo.clone())
         .hooks(hooks.clone())
@@ -228,7 +228,7 @@ fn handle_request_serves_exactly_one_client() {
 #[test]
 fn service_actions_runs_on_every_turn_of_serve_forever() {
     let hooks = Recorder::default();
-    let server = Server::<Tcp, Sync, Echo>::builder()
+    let server = Server::<Tcp, Serial, Echo>::builder()
         .hooks(hooks.clone())
         .bind("127.0.0.1:0")
         .unwrap();
@@ -236,7 +236,7 @@ fn service_actions_runs_on_every_turn_of_serve_forever() {
     for _ in 0..5 {
         assert_echoes(&serving.address());
     }
-    // Sync: each request is one turn, its service_actions done before the next accept.
+    // Serial: each request is one turn, its service_actions done before the next accept.
     assert!(
         hooks.service_turns() >= 4,
         "{} turns",

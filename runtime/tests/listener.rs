@@ -10,7 +10,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram as StdUnixDatagram, UnixListener};
 
 use common::*;
-use socketserver_runtime::mixin::{Pool, Sync, Threading};
+use socketserver_runtime::mixin::{Pool, Serial, Threading};
 use socketserver_runtime::transport::{Tcp, Udp, UnixDatagram, UnixStream};
 use socketserver_runtime::Server;
 
@@ -38,7 +38,7 @@ fn unix_stream_serves_an_inherited_descriptor_and_leaves_its_file() {
     let dir = TempDir::new();
     let path = dir.socket("s.sock");
     let fd = OwnedFd::from(UnixListener::bind(&path).unwrap());
-    let serving = serve(Server::<UnixStream, Sync, Echo>::from_listener(fd).unwrap());
+    let serving = serve(Server::<UnixStream, Serial, Echo>::from_listener(fd).unwrap());
     assert_echoes(&serving.address());
     serving.stop().close();
     assert!(path.exists(), "the socket file belongs to whoever bound it");
@@ -49,7 +49,7 @@ fn unix_datagram_serves_a_std_socket() {
     let dir = TempDir::new();
     let path = dir.socket("d.sock");
     let socket = StdUnixDatagram::bind(&path).unwrap();
-    let serving = serve(Server::<UnixDatagram, Sync, Echo>::from_listener(socket).unwrap());
+    let serving = serve(Server::<UnixDatagram, Serial, Echo>::from_listener(socket).unwrap());
     let client = unix_datagram_socket(&dir.socket("client.sock"));
     client.send_to(b"ping", &path).unwrap();
     let mut buf = [0u8; 16];
@@ -65,24 +65,24 @@ fn a_socket_of_the_wrong_kind_is_refused_saying_what_it_is() {
     let dir = TempDir::new();
     let cases: Vec<(io::Error, &str)> = vec![
         (
-            Server::<Tcp, Sync, Echo>::from_listener(UdpSocket::bind("127.0.0.1:0").unwrap())
+            Server::<Tcp, Serial, Echo>::from_listener(UdpSocket::bind("127.0.0.1:0").unwrap())
                 .unwrap_err(),
             "the socket given is a UDP socket, not a TCP listening socket",
         ),
         (
-            Server::<Udp, Sync, Echo>::from_listener(TcpListener::bind("127.0.0.1:0").unwrap())
+            Server::<Udp, Serial, Echo>::from_listener(TcpListener::bind("127.0.0.1:0").unwrap())
                 .unwrap_err(),
             "the socket given is a TCP listening socket, not a UDP socket",
         ),
         (
-            Server::<Tcp, Sync, Echo>::from_listener(
+            Server::<Tcp, Serial, Echo>::from_listener(
                 UnixListener::bind(dir.socket("a.sock")).unwrap(),
             )
             .unwrap_err(),
             "the socket given is a unix stream listening socket, not a TCP listening socket",
         ),
         (
-            Server::<Tcp, Sync, Echo>::from_listener(OwnedFd::from(
+            Server::<Tcp, Serial, Echo>::from_listener(OwnedFd::from(
                 socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap(),
             ))
             .unwrap_err(),

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use socketserver_runtime::mixin::{Mixin, Pool, Sync, Threading};
+use socketserver_runtime::mixin::{Mixin, Pool, Serial, Threading};
 use socketserver_runtime::transport::UnixStream;
 use socketserver_runtime::Server;
 
@@ -47,7 +47,7 @@ fn check_stops_after_a_change_of_directory<M: Mixin>(bound_in: &TempDir, moved_t
 #[test]
 fn a_unix_server_bound_by_a_relative_path_stops_after_a_change_of_directory() {
     let (bound_in, moved_to) = (TempDir::new(), TempDir::new());
-    check_stops_after_a_change_of_directory::<Sync>(&bound_in, &moved_to);
+    check_stops_after_a_change_of_directory::<Serial>(&bound_in, &moved_to);
     check_stops_after_a_change_of_directory::<Threading>(&bound_in, &moved_to);
     check_stops_after_a_change_of_directory::<Pool>(&bound_in, &moved_to);
 }

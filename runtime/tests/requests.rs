@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use socketserver_runtime::mixin::{Sync, Threading};
+use socketserver_runtime::mixin::{Serial, Threading};
 use socketserver_runtime::transport::{Tcp, UnixStream};
 use socketserver_runtime::{
     HandlerResult, RequestHandler, Server, ServerConfig, Stage, StreamRequest, StreamSocket,
@@ -19,7 +19,7 @@ use socketserver_runtime::{
 fn verify_request_false_closes_the_connection_without_running_the_handler() {
     let hooks = Recorder::default();
     let echo = Echo::default();
-    let server = Server::<Tcp, Sync, Echo>::builder()
+    let server = Server::<Tcp, Serial, Echo>::builder()
         .handler(echo.clone())
         .hooks(hooks.clone())
         .bind("127.0.0.1:0")
@@ -57,7 +57,7 @@ impl RequestHandler<StreamRequest> for Conversation {
 
 #[test]
 fn wfile_writes_reach_the_client_before_the_handler_returns() {
-    let serving = serve(Server::<Tcp, Sync, Conversation>::bind("127.0.0.1:0").unwrap());
+    let serving = serve(Server::<Tcp, Serial, Conversation>::bind("127.0.0.1:0").unwrap());
     let mut client = Client::connect(&serving.address());
     // Nothing sent yet, and the handler is blocked reading: `first` must already be here.
     assert_eq!(client.read_line(), "first\n");
@@ -122,7 +122,7 @@ impl RequestHandler<StreamRequest> for WriteThenReturn {
 #[test]
 fn buffered_wfile_is_flushed_at_finish_even_when_handle_fails() {
     let hooks = Recorder::default();
-    let server = Server::<Tcp, Sync, WriteThenReturn>::builder()
+    let server = Server::<Tcp, Serial, WriteThenReturn>::builder()
         .config(config(|c| c.wbufsize = 64 * 1024))
         .hooks(hooks.clone())
         .bind("127.0.0.1:0")
@@ -175,7 +175,7 @@ fn check_lines_and_addresses(
 
 #[test]
 fn rfile_reads_lines_and_the_request_knows_both_addresses_over_tcp() {
-    let serving = serve(Server::<Tcp, Sync, Lines>::bind("127.0.0.1:0").unwrap());
+    let serving = serve(Server::<Tcp, Serial, Lines>::bind("127.0.0.1:0").unwrap());
     check_lines_and_addresses(&serving.address(), |c| c.local_address().to_string());
     serving.stop().close();
 }
@@ -183,7 +183,7 @@ fn rfile_reads_lines_and_the_request_knows_both_addresses_over_tcp() {
 #[test]
 fn rfile_reads_lines_and_the_request_knows_both_addresses_over_unix() {
     let dir = TempDir::new();
-    let server = Server::<UnixStream, Sync, Lines>::bind(dir.socket("s.sock")).unwrap();
+    let server = Server::<UnixStream, Serial, Lines>::bind(dir.socket("s.sock")).unwrap();
     let serving = serve(server);
     assert_eq!(
         serving.address().to_string(),
@@ -241,10 +241,10 @@ fn serve_options(
     config: ServerConfig,
 ) -> (
     Recorder,
-    Serving<Tcp, Sync, ReportNodelayThenRead, Recorder>,
+    Serving<Tcp, Serial, ReportNodelayThenRead, Recorder>,
 ) {
     let hooks = Recorder::default();
-    let server = Server::<Tcp, Sync, ReportNodelayThenRead>::builder()
+    let server = Server::<Tcp, Serial, ReportNodelayThenRead>::builder()
         .config(config)
         .hooks(hooks.clone())
         .bind("127.0.0.1:0")

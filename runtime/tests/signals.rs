@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use socketserver_runtime::mixin::{Forking, Mixin, Pool, Sync, Threading};
+use socketserver_runtime::mixin::{Forking, Mixin, Pool, Serial, Threading};
 use socketserver_runtime::transport::Tcp;
 use socketserver_runtime::{Hooks, RequestError, Server, ServerHandle, SocketAddress};
 
@@ -145,9 +145,9 @@ fn second_signal_cuts_at_once() {
 }
 
 /// SIGINT alone with an idle client and a short grace: cut when the grace ends, even though
-/// a `Sync` server's handler holds the serving thread.
+/// a `Serial` server's handler holds the serving thread.
 fn idle_request_is_cut_when_the_grace_ends() {
-    let server = serve_until_signal::<Sync>(Duration::from_millis(300), false);
+    let server = serve_until_signal::<Serial>(Duration::from_millis(300), false);
     let mut client = greeted(&server.address);
     send_signal(libc::SIGINT);
     client.assert_cut();

@@ -6,7 +6,7 @@ mod common;
 use std::io::{BufRead, Write};
 
 use common::*;
-use socketserver_runtime::mixin::{Mixin, Pool, Sync, Threading};
+use socketserver_runtime::mixin::{Mixin, Pool, Serial, Threading};
 use socketserver_runtime::transport::{Tcp, Udp};
 use socketserver_runtime::{HandlerResult, RequestHandler, Server, StreamRequest};
 
@@ -74,7 +74,7 @@ fn check_counters<M: Mixin>() {
 
 #[test]
 fn sync_server_counts_accepted_completed_failed_and_rejected() {
-    check_counters::<Sync>();
+    check_counters::<Serial>();
 }
 
 #[test]

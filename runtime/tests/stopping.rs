@@ -9,7 +9,7 @@ use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::time::{Duration, Instant};
 
 use common::*;
-use socketserver_runtime::mixin::{Forking, Mixin, Pool, Sync, Threading};
+use socketserver_runtime::mixin::{Forking, Mixin, Pool, Serial, Threading};
 use socketserver_runtime::transport::{Tcp, Transport, UnixDatagram as UnixDatagramT, UnixStream};
 use socketserver_runtime::{
     DatagramRequest, HandlerResult, RequestHandler, Server, ServerConfig, SocketAddress,
@@ -57,7 +57,7 @@ where
         "a client after the stop: {refused:?}"
     );
     assert!(took < REFUSED_WITHIN, "refused after {took:?}");
-    // The request in flight goes on (a `Sync` server's loop returns once it ended).
+    // The request in flight goes on (a `Serial` server's loop returns once it ended).
     release(&mut in_flight);
     let server = serving.join();
     let handle = server.handle();
@@ -84,21 +84,21 @@ macro_rules! refused_once_a_stop_begins {
 }
 
 refused_once_a_stop_begins! {
-    tcp_sync_refuses_new_clients_once_a_stop_begins: Tcp, Sync;
+    tcp_sync_refuses_new_clients_once_a_stop_begins: Tcp, Serial;
     tcp_threading_refuses_new_clients_once_a_stop_begins: Tcp, Threading;
     tcp_pool_refuses_new_clients_once_a_stop_begins: Tcp, Pool;
     tcp_forking_refuses_new_clients_once_a_stop_begins: Tcp, Forking;
-    unix_sync_refuses_new_clients_once_a_stop_begins: UnixStream, Sync;
+    unix_sync_refuses_new_clients_once_a_stop_begins: UnixStream, Serial;
     unix_threading_refuses_new_clients_once_a_stop_begins: UnixStream, Threading;
     unix_pool_refuses_new_clients_once_a_stop_begins: UnixStream, Pool;
     unix_forking_refuses_new_clients_once_a_stop_begins: UnixStream, Forking;
 }
 
-/// Clients the kernel had queued when the stop began (a `Sync` server busy with another)
+/// Clients the kernel had queued when the stop began (a `Serial` server busy with another)
 /// are taken off the socket and served by `close_within`: none is lost.
 #[test]
 fn clients_queued_when_a_stop_begins_are_served() {
-    let server = Server::<Tcp, Sync, Greeter>::bind("127.0.0.1:0").unwrap();
+    let server = Server::<Tcp, Serial, Greeter>::bind("127.0.0.1:0").unwrap();
     let serving = serve(server);
     let address = serving.address();
     let mut first = greeted(&address);
@@ -127,7 +127,7 @@ fn clients_queued_when_a_stop_begins_are_served() {
 /// as cut.
 #[test]
 fn queued_clients_left_when_the_grace_ends_are_cut_and_counted() {
-    let server = Server::<Tcp, Sync, Greeter>::bind("127.0.0.1:0").unwrap();
+    let server = Server::<Tcp, Serial, Greeter>::bind("127.0.0.1:0").unwrap();
     let serving = serve(server);
     let address = serving.address();
     let mut first = greeted(&address);
@@ -197,7 +197,7 @@ macro_rules! stops_whatever_became_of_the_path {
 }
 
 stops_whatever_became_of_the_path! {
-    sync_stops: Sync;
+    sync_stops: Serial;
     threading_stops: Threading;
     pool_stops: Pool;
 }
@@ -251,7 +251,7 @@ fn check_a_client_that_never_reads_replies_holds_nobody<M: Mixin>() {
 
 #[test]
 fn sync_goes_on_past_a_client_that_never_reads_replies() {
-    check_a_client_that_never_reads_replies_holds_nobody::<Sync>();
+    check_a_client_that_never_reads_replies_holds_nobody::<Serial>();
 }
 
 #[test]

@@ -7,20 +7,22 @@ use std::io;
 use std::path::Path;
 
 use common::*;
-use socketserver_runtime::mixin::{Sync, Threading};
+use socketserver_runtime::mixin::{Serial, Threading};
 use socketserver_runtime::transport::{Transport, UnixDatagram, UnixStream};
 use socketserver_runtime::{RequestHandler, Server, ServerConfig};
 
-fn bind_with<T>(path: &Path, config: ServerConfig) -> io::Result<Server<T, Sync, Echo>>
+fn bind_with<T>(path: &Path, config: ServerConfig) -> io::Result<Server<T, Serial, Echo>>
 where
     T: Transport,
     Echo: RequestHandler<T::Request>,
     for<'a> &'a Path: socketserver_runtime::transport::BindAddress<T>,
 {
-    Server::<T, Sync, Echo>::builder().config(config).bind(path)
+    Server::<T, Serial, Echo>::builder()
+        .config(config)
+        .bind(path)
 }
 
-fn bind<T>(path: &Path) -> io::Result<Server<T, Sync, Echo>>
+fn bind<T>(path: &Path) -> io::Result<Server<T, Serial, Echo>>
 where
     T: Transport,
     Echo: RequestHandler<T::Request>,

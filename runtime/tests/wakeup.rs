@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use socketserver_runtime::mixin::{Mixin, Pool, Sync, Threading};
+use socketserver_runtime::mixin::{Mixin, Pool, Serial, Threading};
 use socketserver_runtime::transport::{Tcp, Transport, Udp, UnixDatagram, UnixStream};
 use socketserver_runtime::{RequestHandler, Server, SocketAddress};
 
@@ -66,7 +66,7 @@ fn stream_exchange(address: &SocketAddress) {
 #[test]
 fn tcp_sync() {
     wakeups_never_reach_the_handler(
-        |echo| builder::<Tcp, Sync>(echo).bind("127.0.0.1:0").unwrap(),
+        |echo| builder::<Tcp, Serial>(echo).bind("127.0.0.1:0").unwrap(),
         stream_exchange,
     );
 }
@@ -97,7 +97,7 @@ fn tcp_pool() {
 #[test]
 fn udp_sync_bound_to_every_address() {
     wakeups_never_reach_the_handler(
-        |echo| builder::<Udp, Sync>(echo).bind("0.0.0.0:0").unwrap(),
+        |echo| builder::<Udp, Serial>(echo).bind("0.0.0.0:0").unwrap(),
         |address| {
             let port = address.as_inet().unwrap().port();
             let loopback = SocketAddress::from(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
@@ -111,7 +111,7 @@ fn unix_stream_sync() {
     let dir = TempDir::new();
     wakeups_never_reach_the_handler(
         |echo| {
-            builder::<UnixStream, Sync>(echo)
+            builder::<UnixStream, Serial>(echo)
                 .bind(dir.socket("server.sock"))
                 .unwrap()
         },
@@ -125,7 +125,7 @@ fn unix_datagram_sync() {
     let client = unix_datagram_socket(&dir.socket("client.sock"));
     wakeups_never_reach_the_handler(
         |echo| {
-            builder::<UnixDatagram, Sync>(echo)
+            builder::<UnixDatagram, Serial>(echo)
                 .bind(dir.socket("server.sock"))
                 .unwrap()
         },

@@ -1,6 +1,6 @@
 //! `hooks: MyHooks` with a custom `Hooks` impl: bound with `bind`, and with a hooks value
 //! that has no `Default` through the runtime builder and `From`.
-use socketserver::mixin::Sync;
+use socketserver::mixin::Serial;
 use socketserver::prelude::*;
 use socketserver::Server;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,7 +59,7 @@ fn main() -> std::io::Result<()> {
     server.close();
 
     let timeouts = Arc::new(AtomicUsize::new(0));
-    let server: CountingServer = Server::<Tcp, Sync, Echo>::builder()
+    let server: CountingServer = Server::<Tcp, Serial, Echo>::builder()
         .config(CountingServer::config())
         .hooks(CountTimeouts(timeouts.clone()))
         .bind("127.0.0.1:0")?

@@ -3,7 +3,7 @@
 
 mod forking;
 mod pool;
-mod sync;
+mod serial;
 mod threading;
 
 use std::io;
@@ -12,7 +12,7 @@ use std::time::Instant;
 
 pub use forking::Forking;
 pub use pool::Pool;
-pub use sync::Sync;
+pub use serial::Serial;
 pub use threading::Threading;
 
 use crate::config::ServerConfig;
@@ -25,7 +25,7 @@ use crate::shutdown::ServerHandle;
 /// ends the request, returning whether it succeeded. A mixin that can be full (a pool, a
 /// process limit) says so in `has_capacity`: the server then stops accepting, leaving
 /// clients in the kernel's backlog, until the mixin calls [`Waker::wake`].
-pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
+pub trait Mixin: Send + Sync + Sized + 'static {
     /// Whether the serving loop must keep watching its wake socket while it waits for
     /// requests (`Forking`: to reap children as `SIGCHLD` comes). When false, a loop with room
     /// for a request waits in the blocking `accept` or `recv` itself, one system call fewer
@@ -85,7 +85,7 @@ pub trait Mixin: Send + std::marker::Sync + Sized + 'static {
 /// An acceptor thread's part of a serving run (see [`Mixin::acceptors`]): waits for
 /// requests and serves each on the calling thread, and returns once the server stops
 /// serving.
-pub type Acceptor = Arc<dyn Fn() + Send + std::marker::Sync>;
+pub type Acceptor = Arc<dyn Fn() + Send + Sync>;
 
 /// Wakes the serving loop, so that it looks again at [`Mixin::has_capacity`].
 #[derive(Clone, Debug)]

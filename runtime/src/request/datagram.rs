@@ -67,7 +67,7 @@ impl AsRawFd for DatagramSocket {
 /// `send_empty_reply` is set). `reply()` sends a datagram at once.
 ///
 /// ```no_run
-/// use socketserver_runtime::{DatagramRequest, HandlerResult, RequestHandler};
+/// use socketserver::{DatagramRequest, HandlerResult, RequestHandler};
 ///
 /// struct Upper;
 ///

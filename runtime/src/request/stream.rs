@@ -222,7 +222,7 @@ impl RFile {
     /// appended, as with [`BufRead::read_until`]. Reads nothing more than the line.
     ///
     /// ```no_run
-    /// use socketserver_runtime::{HandlerResult, RequestHandler, StreamRequest};
+    /// use socketserver::{HandlerResult, RequestHandler, StreamRequest};
     /// use std::io::{self, Write};
     ///
     /// struct Headers;
@@ -349,7 +349,7 @@ impl Write for WFile {
 /// One connection, as a stream handler sees it (Python's `StreamRequestHandler` attributes).
 ///
 /// ```no_run
-/// use socketserver_runtime::{HandlerResult, RequestHandler, StreamRequest};
+/// use socketserver::{HandlerResult, RequestHandler, StreamRequest};
 /// use std::io::{self, BufRead, Write};
 ///
 /// struct Upper;
@@ -417,7 +417,7 @@ impl StreamRequest {
     /// Both files at once, for `io::copy(rfile, wfile)` and the like.
     ///
     /// ```no_run
-    /// # fn echo(req: &mut socketserver_runtime::StreamRequest) -> std::io::Result<u64> {
+    /// # fn echo(req: &mut socketserver::StreamRequest) -> std::io::Result<u64> {
     /// let (rfile, wfile) = req.files();
     /// std::io::copy(rfile, wfile)
     /// # }

@@ -1,5 +1,5 @@
-//! `Sync`: each request runs in the serving thread, one at a time (Python's plain
-//! `TCPServer` / `UDPServer`).
+//! `Serial`: each request runs in the serving thread, one at a time (Python's plain
+//! `TCPServer` / `UDPServer`; `mixin: Sync` in `server!`).
 
 use std::io;
 
@@ -9,11 +9,11 @@ use crate::config::ServerConfig;
 /// Runs each request in the serving thread, one after the other: the next client waits in
 /// the kernel's backlog. Python's default for `TCPServer` and `UDPServer`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Sync;
+pub struct Serial;
 
-impl Mixin for Sync {
+impl Mixin for Serial {
     fn new(_config: &ServerConfig, _waker: Waker) -> io::Result<Self> {
-        Ok(Sync)
+        Ok(Serial)
     }
 
     fn process<J>(&self, job: J) -> io::Result<()>
