@@ -12,4 +12,5 @@ pub mod hand;
 pub mod kinds;
 pub mod loadgen;
 pub mod ours;
+#[cfg(feature = "tokio")]
 pub mod tokio_echo;

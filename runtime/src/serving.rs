@@ -197,6 +197,11 @@ where
     /// at once. Call it from one thread at a time.
     pub fn serve_forever(&self) -> io::Result<()> {
         self.shared.handle.check_socket_usable()?;
+        if self.stopped_listening.load(Ordering::SeqCst) {
+            return Err(io::Error::other(
+                "the server stopped listening for good (a graceful stop): it cannot serve again",
+            ));
+        }
         let blocking = !M::WAKES_WHILE_WAITING;
         let acceptors = self.mixin.acceptors() > 0;
         let result = if acceptors || blocking {

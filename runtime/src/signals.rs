@@ -31,7 +31,9 @@ where
     /// The signal handlers only write a byte to a socket; they stay registered until this
     /// returns (after which the signals no longer stop the process by default: exit soon).
     /// To announce the server only once signals are caught, use
-    /// [`serve_until`](Server::serve_until).
+    /// [`serve_until`](Server::serve_until). Like `serve_forever` it borrows the server; once
+    /// it returns the server is closed (it stopped listening and its requests ended) and
+    /// cannot serve again: drop it.
     ///
     /// ```no_run
     /// # use socketserver::*;
@@ -44,7 +46,7 @@ where
     /// eprintln!("stopped; {cut} connections cut");
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn serve_until_signal(self, grace: Duration) -> io::Result<usize> {
+    pub fn serve_until_signal(&self, grace: Duration) -> io::Result<usize> {
         self.serve_until(ShutdownSignals::catch()?, grace)
     }
 
@@ -63,13 +65,12 @@ where
     /// server.serve_until(signals, std::time::Duration::from_secs(5))?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn serve_until(self, signals: ShutdownSignals, grace: Duration) -> io::Result<usize> {
+    pub fn serve_until(&self, signals: ShutdownSignals, grace: Duration) -> io::Result<usize> {
         let (done, mut done_writer) = UnixStream::pair()?;
         let handle = self.handle();
         let cut_before = handle.stats().cut;
         thread::scope(|scope| {
-            let server = &self;
-            scope.spawn(|| watch(&signals, &done, server, grace));
+            scope.spawn(|| watch(&signals, &done, self, grace));
             let served = self.serve_forever();
             // Cut here or by the watcher (at the deadline, or on a second signal).
             self.close_gracefully(grace);
@@ -98,8 +99,41 @@ pub struct ShutdownSignals {
 impl ShutdownSignals {
     /// Starts catching SIGINT, SIGTERM and SIGHUP.
     pub fn catch() -> io::Result<ShutdownSignals> {
-        let (stops, stop_writer) = UnixStream::pair()?;
-        let (reloads, reload_writer) = UnixStream::pair()?;
+        Self::with_pending(0, 0)
+    }
+
+    /// Another `ShutdownSignals` for a second server (one `serve_until` each): every signal
+    /// from now on reaches both, and those already caught and not yet served reach the new
+    /// one too.
+    ///
+    /// ```no_run
+    /// # use socketserver::*;
+    /// # #[derive(Default)] struct Echo;
+    /// # impl RequestHandler<StreamRequest> for Echo {
+    /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }
+    /// # }
+    /// let signals = ShutdownSignals::catch()?;
+    /// let tcp = ThreadingTcpServer::<Echo>::bind("127.0.0.1:0")?;
+    /// let unix = ThreadingUnixStreamServer::<Echo>::bind("/tmp/echo.sock")?;
+    /// let second = signals.try_clone()?;
+    /// let grace = std::time::Duration::from_secs(5);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| unix.serve_until(second, grace));
+    ///     tcp.serve_until(signals, grace) // one SIGTERM stops both
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_clone(&self) -> io::Result<ShutdownSignals> {
+        Self::with_pending(pending(&self.stops)?, pending(&self.reloads)?)
+    }
+
+    /// Catches the signals, as if `stops` stop signals and `reloads` reloads had come.
+    fn with_pending(stops: usize, reloads: usize) -> io::Result<ShutdownSignals> {
+        let (stops_reader, stop_writer) = UnixStream::pair()?;
+        let (reloads_reader, reload_writer) = UnixStream::pair()?;
+        (&stop_writer).write_all(&vec![0; stops])?;
+        (&reload_writer).write_all(&vec![0; reloads])?;
+        let (stops, reloads) = (stops_reader, reloads_reader);
         stops.set_nonblocking(true)?;
         reloads.set_nonblocking(true)?;
         let routes = [
@@ -165,6 +199,16 @@ fn watch<T, M, H, K>(
             let _ = poll::readable([done.as_raw_fd()], None);
             return;
         }
+    }
+}
+
+/// How many bytes wait on `socket`, left there.
+fn pending(socket: &UnixStream) -> io::Result<usize> {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+    match socket2::SockRef::from(socket).recv_with_flags(&mut buf, libc::MSG_PEEK) {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+        Err(e) => Err(e),
     }
 }
 

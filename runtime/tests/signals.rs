@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use socketserver_runtime::mixin::{Forking, Mixin, Pool, Serial, Threading};
 use socketserver_runtime::transport::Tcp;
-use socketserver_runtime::{Hooks, RequestError, Server, ServerHandle, SocketAddress};
+use socketserver_runtime::{
+    Hooks, RequestError, Server, ServerHandle, ShutdownSignals, SocketAddress,
+};
 
 /// Hooks whose `service_actions` (run by the serving loop after each accept) can hold the
 /// loop: while it is held, a shutdown asked for by the signal stays visible through
@@ -176,6 +178,27 @@ fn sighup_reloads_and_keeps_serving() {
     assert_eq!(server.handle.stats().completed, 2);
 }
 
+/// One `ShutdownSignals`, cloned for a second server: a single SIGTERM stops both, and a
+/// stopped server refuses to serve again.
+fn one_signal_stops_two_servers() {
+    let signals = ShutdownSignals::catch().unwrap();
+    let second = signals.try_clone().unwrap();
+    let bind = || Server::<Tcp, Threading, Greeter>::bind("127.0.0.1:0").unwrap();
+    let (a, b) = (bind(), bind());
+    let (a_address, b_address) = (a.server_address().clone(), b.server_address().clone());
+    std::thread::scope(|scope| {
+        let a_served = scope.spawn(|| a.serve_until(signals, Duration::from_secs(30)));
+        let b_served = scope.spawn(|| b.serve_until(second, Duration::from_secs(30)));
+        release(&mut greeted(&a_address));
+        release(&mut greeted(&b_address));
+        send_signal(libc::SIGTERM);
+        assert_eq!(a_served.join().unwrap().unwrap(), 0);
+        assert_eq!(b_served.join().unwrap().unwrap(), 0);
+    });
+    let again = a.serve_forever().unwrap_err();
+    assert!(again.to_string().contains("cannot serve again"), "{again}");
+}
+
 /// SIGTERM and SIGINT back to back, maybe read together by the server: still a second
 /// signal, which cuts at once.
 fn two_signals_at_once_cut_at_once() {
@@ -211,6 +234,7 @@ fn serve_until_signal_stops_on_sigint_or_sigterm_and_closes_gracefully() {
     idle_request_is_cut_when_the_grace_ends();
     two_signals_at_once_cut_at_once();
     sighup_reloads_and_keeps_serving();
+    one_signal_stops_two_servers();
     // Last: the children of a forking server inherit every descriptor open at the time.
     forked_child_is_terminated_when_the_grace_ends();
 }

@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 
 use socketserver_bench::common::{Flags, Transport};
-use socketserver_bench::{hand, kinds, tokio_echo};
+use socketserver_bench::{hand, kinds};
 
 fn run() -> Result<(), String> {
     let flags = Flags::parse(std::env::args().skip(1))?;
@@ -33,7 +33,10 @@ fn run() -> Result<(), String> {
         "hand-sync" => hand::serve(hand::Model::Sync, transport, &address),
         "hand-threading" => hand::serve(hand::Model::Threading, transport, &address),
         "hand-forking" => hand::serve(hand::Model::Forking, transport, &address),
-        "tokio" => tokio_echo::serve(transport, &address),
+        #[cfg(feature = "tokio")]
+        "tokio" => socketserver_bench::tokio_echo::serve(transport, &address),
+        #[cfg(not(feature = "tokio"))]
+        "tokio" => return Err("built without the `tokio` feature (the driver builds it with)".into()),
         _ => {
             return Err(format!(
                 "unknown kind `{kind}` (Python's run from bench/python/echo_server.py, ours-* from examples/echo.rs); kinds: {}",

@@ -54,7 +54,14 @@ impl Paths {
                 vec!["--release"]
             };
             let status = Command::new(cargo)
-                .args(["build", "--quiet", "--bins", "--manifest-path"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "--bins",
+                    "--features",
+                    "tokio",
+                    "--manifest-path",
+                ])
                 .arg(&manifest)
                 .args(profile)
                 .status()

@@ -45,7 +45,12 @@ pub fn expand(server: &Server) -> TokenStream {
         type #hooks_alias = #written_hooks;
     };
     let transport = quote!(#private::transport::#transport);
-    let mixin = quote!(#private::mixin::#mixin);
+    // `mixin: Sync` (Python's plain servers) names the runtime's `Serial`, which is not
+    // called `Sync` so as not to shadow `std::marker::Sync`.
+    let mixin = match mixin.to_string().as_str() {
+        "Sync" => quote::quote_spanned!(mixin.span()=> #private::mixin::Serial),
+        _ => quote!(#private::mixin::#mixin),
+    };
     let server_ty = quote!(#private::Server<#transport, #mixin, #handler, #hooks>);
     let request = quote!(<#transport as #private::Transport>::Request);
     let settings = server.options.iter().map(|(spec, key, value)| {
@@ -217,10 +222,11 @@ pub fn expand(server: &Server) -> TokenStream {
                 }
 
                 /// Serves until SIGINT or SIGTERM, then closes gracefully within `grace` (a
-                /// second signal cuts at once); returns how many requests were cut.
+                /// second signal cuts at once); SIGHUP calls the hooks' `reload`. Returns how
+                /// many requests were cut.
                 #[inline]
                 #vis fn serve_until_signal(
-                    self,
+                    &self,
                     grace: ::core::time::Duration,
                 ) -> ::std::io::Result<usize> {
                     self.server.serve_until_signal(grace)
@@ -230,7 +236,7 @@ pub fn expand(server: &Server) -> TokenStream {
                 /// `ShutdownSignals::catch`), so none is lost before serving starts.
                 #[inline]
                 #vis fn serve_until(
-                    self,
+                    &self,
                     signals: #private::ShutdownSignals,
                     grace: ::core::time::Duration,
                 ) -> ::std::io::Result<usize> {
