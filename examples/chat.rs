@@ -4,9 +4,10 @@
 //! What a client can cost the server is bounded. A line may be 64 KiB long (as Python's
 //! `http.server` bounds a line); a longer one gets `error: line longer than 65536 bytes`
 //! back and the client is disconnected, no more than 64 KiB of the line ever held. Each
-//! member has a queue of lines still to send and a thread writing them, so a member that
-//! reads slowly (or never) delays no one else: once it is more than 1 MiB of lines behind,
-//! it is dropped from the room and its connection shut down.
+//! member has a queue of lines still to send (1 MiB at most) and a thread writing them, so
+//! a member that reads slowly (or never) holds back no one for long: a line waits at most
+//! 2 s for room in a full queue (a sender faster than the readers is paced by them), then
+//! the member that does not keep up is dropped from the room, its connection shut down.
 //!
 //!     cargo run --release --example chat -- [--bind ADDR]     (default 127.0.0.1:9000)
 
@@ -27,6 +28,9 @@ use socketserver::StreamSocket;
 const MAX_LINE: usize = 64 * 1024;
 /// How far behind (bytes of lines queued) a member may fall before it is dropped.
 const MAX_BEHIND: usize = 1024 * 1024;
+/// How long a broadcast waits for a member's full queue to make room before the member is
+/// dropped.
+const KEEP_UP_WITHIN: Duration = Duration::from_secs(2);
 /// How long a leaving member's writer may take to send what is queued for it.
 const FLUSH_WITHIN: Duration = Duration::from_secs(2);
 /// How long a refused client's remaining input is read and discarded, so that it gets the
@@ -59,17 +63,26 @@ struct Queue {
 }
 
 impl Outbox {
-    /// Queues `line` unless the member is too far behind or leaving; never blocks on the
+    /// Queues `line`, waiting up to `within` for the queue to have room for it under
+    /// `limit` bytes (the writer makes room as the member reads); never blocks on the
     /// network.
-    fn push(&self, line: &Line, limit: usize) -> bool {
-        let mut queue = lock(&self.queue);
-        if queue.closed || queue.bytes + line.len() > limit {
-            return false;
+    fn push(&self, line: &Line, limit: usize, within: Duration) -> Pushed {
+        let queue = lock(&self.queue);
+        let full = |queue: &mut Queue| !queue.closed && queue.bytes + line.len() > limit;
+        let (mut queue, _) = self
+            .ready
+            .wait_timeout_while(queue, within, full)
+            .unwrap_or_else(|e| e.into_inner());
+        if queue.closed {
+            return Pushed::Leaving;
+        }
+        if queue.bytes + line.len() > limit {
+            return Pushed::TooFarBehind;
         }
         queue.bytes += line.len();
         queue.lines.push_back(Line::clone(line));
         self.ready.notify_all();
-        true
+        Pushed::Queued
     }
 
     /// No more lines: the writer sends what is queued and ends.
@@ -106,26 +119,41 @@ impl Outbox {
             }
         }
         let _ended = Ended(self);
+        let mut batch = Vec::new();
         loop {
-            let line = {
+            {
                 let mut queue = lock(&self.queue);
-                loop {
-                    if let Some(line) = queue.lines.pop_front() {
-                        queue.bytes -= line.len();
-                        break line;
-                    }
+                while queue.lines.is_empty() {
                     if queue.closed {
                         return;
                     }
                     queue = self.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
                 }
-            };
-            if (&self.socket).write_all(&line).is_err() {
+                // Everything queued in one write: a writer that sent a line per system call
+                // would fall behind a room that reads its lines 8 KiB at a time.
+                batch.clear();
+                for line in queue.lines.drain(..) {
+                    batch.extend_from_slice(&line);
+                }
+                queue.bytes = 0;
+                self.ready.notify_all(); // room for the broadcasts that wait
+            }
+            if (&self.socket).write_all(&batch).is_err() {
                 self.cut(); // gone mid-write
                 return;
             }
         }
     }
+}
+
+/// What became of a line pushed to a member.
+#[derive(PartialEq)]
+enum Pushed {
+    Queued,
+    /// The member is leaving: nothing more is queued for it.
+    Leaving,
+    /// Its queue stayed full for the whole wait: it does not keep up.
+    TooFarBehind,
 }
 
 /// Everyone connected: an id per client and its outbox.
@@ -136,20 +164,21 @@ struct Room {
 }
 
 impl Room {
-    /// Queues `line` for every member. The room is locked only to queue, never across a
-    /// write; a member too far behind is dropped, and the others still get the line.
+    /// Queues `line` for every member, never under the room's lock and never across a
+    /// write: a member whose queue is full holds this broadcast back for at most
+    /// `KEEP_UP_WITHIN` (so a fast sender is paced by the members that read), then it is
+    /// dropped and the others still get the line.
     fn broadcast(&self, line: &str) {
         let line: Line = Arc::from(line.as_bytes());
-        let mut dropped = Vec::new();
-        lock(&self.members).retain(|_, member| {
-            let queued = member.push(&line, MAX_BEHIND);
-            if !queued {
-                dropped.push(Arc::clone(member));
+        let members: Vec<(u64, Arc<Outbox>)> = lock(&self.members)
+            .iter()
+            .map(|(id, member)| (*id, Arc::clone(member)))
+            .collect();
+        for (id, member) in members {
+            if member.push(&line, MAX_BEHIND, KEEP_UP_WITHIN) == Pushed::TooFarBehind {
+                lock(&self.members).remove(&id);
+                member.cut();
             }
-            queued
-        });
-        for member in dropped {
-            member.cut();
         }
     }
 }
@@ -195,10 +224,8 @@ impl Chat {
     /// Answers a line longer than `MAX_LINE` with `error` and disconnects the client.
     fn refuse(&mut self, req: &mut StreamRequest, error: &io::Error) {
         if let Some(member) = &self.member {
-            member.outbox.push(
-                &Line::from(format!("error: {error}\n").as_bytes()),
-                usize::MAX,
-            );
+            let line = Line::from(format!("error: {error}\n").as_bytes());
+            member.outbox.push(&line, usize::MAX, Duration::ZERO);
         }
         self.leave();
         linger(req, LINGER);

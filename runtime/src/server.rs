@@ -116,6 +116,8 @@ pub struct Server<T: Transport, M: Mixin, H, K: Hooks = DefaultHooks> {
     pub(crate) shared: Arc<Context<H, K>>,
     /// Set once the socket stopped listening (`stop_accepting`).
     pub(crate) stopped_listening: AtomicBool,
+    /// Set once a graceful stop has closed the server.
+    pub(crate) closed: AtomicBool,
     /// What the socket had queued when it stopped listening, for `close_within` to serve.
     pub(crate) drained: Drained<T::Incoming>,
     _transport: PhantomData<T>,
@@ -365,6 +367,7 @@ where
         listener: Arc::new(listener),
         shared,
         stopped_listening: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
         drained: Drained::default(),
         _transport: PhantomData,
     })

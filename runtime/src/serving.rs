@@ -197,10 +197,15 @@ where
     /// at once. Call it from one thread at a time.
     pub fn serve_forever(&self) -> io::Result<()> {
         self.shared.handle.check_socket_usable()?;
-        if self.stopped_listening.load(Ordering::SeqCst) {
+        if self.closed.load(Ordering::SeqCst) {
             return Err(io::Error::other(
-                "the server stopped listening for good (a graceful stop): it cannot serve again",
+                "the server was closed by a graceful stop: it cannot serve again",
             ));
+        }
+        if self.stopped_listening.load(Ordering::SeqCst) {
+            // A stop began before this call (a signal right after `serve_until` started).
+            self.shared.handle.clear_shutdown();
+            return Ok(());
         }
         let blocking = !M::WAKES_WHILE_WAITING;
         let acceptors = self.mixin.acceptors() > 0;

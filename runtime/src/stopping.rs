@@ -79,6 +79,7 @@ where
         // Requests still queued for a pool worker, or not yet started on their thread, are
         // cut as they start: wait for them, so that they are counted too.
         self.mixin.close();
+        self.closed.store(true, Ordering::SeqCst);
         (handle.stats().cut - cut_before) as usize
     }
 
