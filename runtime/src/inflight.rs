@@ -92,6 +92,7 @@ pub(crate) struct Counters {
     pub failed: AtomicU64,
     pub cut: AtomicU64,
     pub dropped_replies: AtomicU64,
+    pub refused_by_layer: AtomicU64,
 }
 
 /// A snapshot of a server's counters. For `Forking`, requests run in child processes:
@@ -117,6 +118,9 @@ pub struct Stats {
     /// Datagram replies dropped because the client's queue was full (a client that does
     /// not read them); the server never waits for one.
     pub dropped_replies: u64,
+    /// Connections a layer refused before their handler ran (a bad or missing PROXY header,
+    /// a failed or stalled TLS handshake); reported at debug level only.
+    pub refused_by_layer: u64,
 }
 
 /// Where an admitted request is: its shard and its slot there.
@@ -271,6 +275,7 @@ impl InFlight {
             rejected: c.rejected.load(Ordering::Relaxed),
             cut: c.cut.load(Ordering::Relaxed),
             dropped_replies: c.dropped_replies.load(Ordering::Relaxed),
+            refused_by_layer: c.refused_by_layer.load(Ordering::Relaxed),
         }
     }
 }

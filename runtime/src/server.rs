@@ -13,6 +13,7 @@ use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::handler::{run_handler, RequestHandler};
 use crate::hooks::{DefaultHooks, Hooks};
+use crate::layer::{Layers, StreamLayer};
 use crate::lock::lock;
 use crate::mixin::{Mixin, Waker};
 use crate::shutdown::ServerHandle;
@@ -30,9 +31,30 @@ pub(crate) struct Context<H, K> {
     pub(crate) hooks: K,
     pub(crate) config: ServerConfig,
     pub(crate) handle: ServerHandle,
+    /// What each stream connection passes through before its handler (none: plaintext).
+    layers: Layers,
 }
 
 impl<H, K: Hooks> Context<H, K> {
+    /// Ends a request a layer refused before its handler ran: counted apart, reported only
+    /// at debug level (a scanner or a stalled handshake is no error of the server).
+    fn refused_by_layer<T: Transport>(
+        &self,
+        request: T::Request,
+        client_address: &SocketAddress,
+        error: io::Error,
+        admission: Option<Admission>,
+    ) -> bool {
+        let counters = self.handle.in_flight().counters();
+        counters.refused_by_layer.fetch_add(1, Ordering::Relaxed);
+        crate::report::debug(format_args!(
+            "connection from {client_address} refused before its handler: {error}"
+        ));
+        drop(request);
+        drop(admission);
+        false
+    }
+
     /// Runs one request through its handler and ends it; reports a failure through
     /// `handle_error` (before the request ends, as Python does, so a client that sees its
     /// connection close knows the error was reported). Returns whether it succeeded. The
@@ -69,6 +91,13 @@ impl<H, K: Hooks> Context<H, K> {
         let attached = admission
             .as_ref()
             .map(|a| a.attach(T::connection(&request)));
+        // Attached first: a graceful stop's cut ends a layer waiting for a header too.
+        if !self.layers.is_empty() {
+            if let Err(e) = T::open_layers(&mut request, &self.layers) {
+                drop(attached);
+                return self.refused_by_layer::<T>(request, &client_address, e, admission);
+            }
+        }
         let handled = run_handler(&*self.create, &mut request).map_err(report);
         drop(attached); // forgotten before the connection can close
         let closed = T::close_request(&mut request);
@@ -144,6 +173,7 @@ pub struct Builder<T, M, H, K, C = DefaultHandler> {
     config: ServerConfig,
     create: C,
     hooks: K,
+    layers: Vec<Arc<dyn StreamLayer>>,
     _server: PhantomData<ServerTypes<T, M, H>>,
 }
 
@@ -238,6 +268,7 @@ where
             config: self.config,
             create: Prototype(prototype),
             hooks: self.hooks,
+            layers: self.layers,
             _server: PhantomData,
         }
     }
@@ -251,8 +282,20 @@ where
             config: self.config,
             create: MadeBy(Box::new(make)),
             hooks: self.hooks,
+            layers: self.layers,
             _server: PhantomData,
         }
+    }
+
+    /// Adds `layer` to what each connection passes through before its handler (after the
+    /// layers added before it): a PROXY protocol header to read, a TLS session to run. For
+    /// stream transports only.
+    pub fn layer(mut self, layer: impl StreamLayer) -> Self
+    where
+        T: Transport<Request = crate::StreamRequest>,
+    {
+        self.layers.push(Arc::new(layer));
+        self
     }
 
     /// Uses `hooks` for `verify_request`, `handle_error` and the other overridable methods.
@@ -261,6 +304,7 @@ where
             config: self.config,
             create: self.create,
             hooks,
+            layers: self.layers,
             _server: PhantomData,
         }
     }
@@ -272,12 +316,13 @@ where
     where
         C: MakeHandler<H>,
     {
-        bind_server(
-            &address,
+        let parts = (
             self.config,
             self.create.into_factory(),
             self.hooks,
-        )
+            self.layers,
+        );
+        bind_server(&address, parts)
     }
 
     /// Serves a socket the program already holds instead of binding one: a
@@ -307,21 +352,20 @@ where
         C: MakeHandler<H>,
     {
         let listener = T::adopt(socket.into())?;
-        serve_listener(
-            listener,
+        let parts = (
             self.config,
             self.create.into_factory(),
             self.hooks,
-        )
+            self.layers,
+        );
+        serve_listener(listener, parts)
     }
 }
 
-fn bind_server<T, M, H, K, A>(
-    address: &A,
-    config: ServerConfig,
-    create: Factory<H>,
-    hooks: K,
-) -> io::Result<Server<T, M, H, K>>
+/// What a server is made of besides its socket: config, handler factory, hooks, layers.
+type Parts<H, K> = (ServerConfig, Factory<H>, K, Vec<Arc<dyn StreamLayer>>);
+
+fn bind_server<T, M, H, K, A>(address: &A, parts: Parts<H, K>) -> io::Result<Server<T, M, H, K>>
 where
     T: Transport,
     M: Mixin,
@@ -331,8 +375,8 @@ where
 {
     let mut last_error = None;
     for candidate in address.resolve()? {
-        match T::bind(&candidate, &config) {
-            Ok(listener) => return serve_listener(listener, config, create, hooks),
+        match T::bind(&candidate, &parts.0) {
+            Ok(listener) => return serve_listener(listener, parts),
             Err(e) => last_error = Some(e),
         }
     }
@@ -342,9 +386,7 @@ where
 /// A server over `listener`, bound already.
 fn serve_listener<T, M, H, K>(
     listener: T::Listener,
-    config: ServerConfig,
-    create: Factory<H>,
-    hooks: K,
+    (config, create, hooks, layers): Parts<H, K>,
 ) -> io::Result<Server<T, M, H, K>>
 where
     T: Transport,
@@ -361,6 +403,7 @@ where
         hooks,
         config,
         handle,
+        layers: layers.into(),
     });
     Ok(Server {
         mixin,
@@ -413,6 +456,7 @@ where
             config: ServerConfig::default(),
             create: DefaultHandler,
             hooks: K::default(),
+            layers: Vec::new(),
             _server: PhantomData,
         }
     }

@@ -6,12 +6,14 @@ use std::mem::ManuallyDrop;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::SockRef;
 
 use crate::address::SocketAddress;
 use crate::config::ServerConfig;
+use crate::layer::{Extensions, Opening, Session, StreamLayer};
 use crate::shutdown::ServerHandle;
 use crate::sys;
 
@@ -145,11 +147,12 @@ impl AsRawFd for StreamSocket {
 /// (No shared ownership: opening a request allocates nothing, which in a forked child would
 /// cost page faults.)
 #[derive(Debug)]
-struct View(ManuallyDrop<StreamSocket>);
+struct View(ManuallyDrop<StreamSocket>, Option<Arc<dyn Session>>);
 
 impl View {
-    /// A view of `socket`; the caller keeps `socket` open while the view lives.
-    fn of(socket: &StreamSocket) -> View {
+    /// A view of `socket`, through `session` when a layer opened one; the caller keeps
+    /// `socket` open while the view lives.
+    fn of(socket: &StreamSocket, session: Option<Arc<dyn Session>>) -> View {
         // The descriptor stays open while the view lives: the request owns it and drops it
         // after its files.
         let fd = socket.as_raw_fd();
@@ -161,23 +164,32 @@ impl View {
                 StreamSocket::Unix(ManuallyDrop::into_inner(sys::socket_view(fd)))
             }
         };
-        View(ManuallyDrop::new(view))
+        View(ManuallyDrop::new(view), session)
     }
 }
 
 impl Read for View {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
+        match &self.1 {
+            None => (&*self.0).read(buf),
+            Some(session) => session.read(&self.0, buf),
+        }
     }
 }
 
 impl Write for View {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
+        match &self.1 {
+            None => (&*self.0).write(buf),
+            Some(session) => session.write(&self.0, buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match &self.1 {
+            None => Ok(()),
+            Some(session) => session.flush(&self.0),
+        }
     }
 }
 
@@ -303,10 +315,21 @@ impl BufRead for RFile {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
-            let socket = SockRef::from(&*self.socket.0);
-            sys::read_into_spare(&mut self.buf, usize::MAX, |spare| {
-                Ok((socket.recv(spare)?, ()))
-            })?;
+            match &self.socket.1 {
+                None => {
+                    let socket = SockRef::from(&*self.socket.0);
+                    sys::read_into_spare(&mut self.buf, usize::MAX, |spare| {
+                        Ok((socket.recv(spare)?, ()))
+                    })?;
+                }
+                Some(session) => {
+                    // A session reads into initialised bytes.
+                    self.buf.resize(self.buf.capacity(), 0);
+                    let n = session.read(&self.socket.0, &mut self.buf);
+                    self.buf.truncate(*n.as_ref().unwrap_or(&0));
+                    n?;
+                }
+            }
         }
         Ok(&self.buf[self.pos..])
     }
@@ -340,7 +363,7 @@ impl Write for WFile {
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.0 {
-            Writer::Direct(_) => Ok(()),
+            Writer::Direct(socket) => socket.flush(),
             Writer::Buffered(writer) => writer.flush(),
         }
     }
@@ -371,6 +394,10 @@ pub struct StreamRequest {
     wfile: WFile,
     socket: StreamSocket,
     client_address: SocketAddress,
+    /// The socket's peer, when a layer told the handler the client is someone else.
+    peer_address: Option<SocketAddress>,
+    extensions: Extensions,
+    session: Option<Arc<dyn Session>>,
     server: ServerHandle,
 }
 
@@ -388,8 +415,8 @@ impl StreamRequest {
         if let (true, StreamSocket::Tcp(tcp)) = (config.disable_nagle_algorithm, &socket) {
             tcp.set_nodelay(true)?;
         }
-        let rfile = RFile::new(View::of(&socket), config.rbufsize.max(1));
-        let writer = View::of(&socket);
+        let rfile = RFile::new(View::of(&socket, None), config.rbufsize.max(1));
+        let writer = View::of(&socket, None);
         let wfile = WFile(if config.wbufsize == 0 {
             Writer::Direct(writer)
         } else {
@@ -400,8 +427,36 @@ impl StreamRequest {
             wfile,
             socket,
             client_address,
+            peer_address: None,
+            extensions: Extensions::default(),
+            session: None,
             server,
         })
+    }
+
+    /// Runs the server's layers over the connection, in order (see [`StreamLayer`]); from
+    /// then on rfile and wfile read and write through the session one of them opened. An
+    /// error is the refusal of a layer.
+    pub(crate) fn open_layers(&mut self, layers: &[Arc<dyn StreamLayer>]) -> io::Result<()> {
+        for layer in layers {
+            let mut opening = Opening::new(
+                &self.socket,
+                &mut self.client_address,
+                &mut self.peer_address,
+                &mut self.extensions,
+            );
+            if let Some(opened) = layer.open(&mut opening)? {
+                self.session = Some(Arc::<dyn Session>::from(opened));
+            }
+        }
+        if let Some(session) = &self.session {
+            self.rfile.socket.1 = Some(session.clone());
+            match &mut self.wfile.0 {
+                Writer::Direct(view) => view.1 = Some(session.clone()),
+                Writer::Buffered(writer) => writer.get_mut().1 = Some(session.clone()),
+            }
+        }
+        Ok(())
     }
 
     /// The connection, buffered for reading (Python: `self.rfile`).
@@ -436,9 +491,21 @@ impl StreamRequest {
         self.socket.as_raw_fd()
     }
 
-    /// The peer's address (Python: `self.client_address`).
+    /// The client's address (Python: `self.client_address`): the socket's peer, or who a
+    /// layer says the client is (a PROXY header's source).
     pub fn client_address(&self) -> &SocketAddress {
         &self.client_address
+    }
+
+    /// The socket's own peer (a proxy's address when a layer replaced the client address).
+    pub fn peer_address(&self) -> &SocketAddress {
+        self.peer_address.as_ref().unwrap_or(&self.client_address)
+    }
+
+    /// What a layer left for the handler, by type (a PROXY header's TLVs, a TLS session's
+    /// negotiated protocol).
+    pub fn get<V: std::any::Any>(&self) -> Option<&V> {
+        self.extensions.get()
     }
 
     /// The server this request came to (Python: `self.server`).
@@ -452,6 +519,9 @@ impl StreamRequest {
     /// be gone.
     pub(crate) fn close(&mut self) {
         let _ = self.wfile.flush();
+        if let Some(session) = &self.session {
+            let _ = session.close(&self.socket);
+        }
         let _ = self.socket.shutdown(Shutdown::Write);
     }
 }
@@ -470,7 +540,7 @@ mod tests {
     #[test]
     fn rfile_reads_lines_across_buffer_boundaries_and_large_reads_directly() {
         let socket = connection_with(b"first line\nsecond\n0123456789");
-        let mut rfile = RFile::new(View::of(&socket), 4);
+        let mut rfile = RFile::new(View::of(&socket, None), 4);
         let mut line = String::new();
         rfile.read_line(&mut line).unwrap();
         assert_eq!(line, "first line\n");
@@ -487,7 +557,7 @@ mod tests {
     /// `rbufsize` of `capacity`.
     fn bounded_lines(data: &[u8], capacity: usize, max: usize) -> (Vec<Vec<u8>>, io::Result<()>) {
         let socket = connection_with(data);
-        let mut rfile = RFile::new(View::of(&socket), capacity);
+        let mut rfile = RFile::new(View::of(&socket, None), capacity);
         let mut lines = Vec::new();
         loop {
             let mut line = Vec::new();
@@ -529,7 +599,7 @@ mod tests {
             assert_eq!(lines, [&b"ok\n"[..], b"12345678"], "{capacity}");
         }
         let socket = connection_with(b"0123456789\nnext\n");
-        let mut rfile = RFile::new(View::of(&socket), 4);
+        let mut rfile = RFile::new(View::of(&socket, None), 4);
         let mut line = b"kept ".to_vec();
         assert!(rfile.read_line_bounded(&mut line, 4).is_err());
         assert_eq!(line, b"kept 0123", "appended to what buf held");
@@ -560,13 +630,13 @@ mod tests {
             }
         });
         let socket = StreamSocket::Unix(ours);
-        let mut rfile = RFile::new(View::of(&socket), 8192);
+        let mut rfile = RFile::new(View::of(&socket, None), 8192);
         let mut line = Vec::new();
         let error = rfile.read_line_bounded(&mut line, 65536).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         assert_eq!(error.to_string(), "line longer than 65536 bytes");
         assert_eq!((line.len(), line.capacity() <= 2 * 65536), (65536, true));
-        let mut wfile = WFile(Writer::Direct(View::of(&socket)));
+        let mut wfile = WFile(Writer::Direct(View::of(&socket, None)));
         wfile.write_all(b"431\n").unwrap();
         drop((rfile, wfile));
         drop(socket); // the sender's next write fails
@@ -579,12 +649,12 @@ mod tests {
     #[test]
     fn the_next_request_on_a_thread_reuses_the_buffer_and_sees_only_its_own_bytes() {
         let (one, two) = (connection_with(b"abcdefgh"), connection_with(b"xy"));
-        let mut first = RFile::new(View::of(&one), 8);
+        let mut first = RFile::new(View::of(&one, None), 8);
         let mut byte = [0u8];
         first.read_exact(&mut byte).unwrap(); // 7 bytes left unread in the buffer
         let address = first.buf.as_ptr();
         drop(first);
-        let mut second = RFile::new(View::of(&two), 8);
+        let mut second = RFile::new(View::of(&two, None), 8);
         assert!(second.buf.is_empty());
         assert_eq!(second.buf.as_ptr(), address, "the buffer was reused");
         let mut all = Vec::new();

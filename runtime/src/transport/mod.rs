@@ -71,6 +71,16 @@ pub trait Transport: Send + Sync + Sized + 'static {
         config: &ServerConfig,
     ) -> io::Result<Self::Request>;
 
+    /// Runs `layers` over a request just opened (see [`StreamLayer`](crate::StreamLayer)),
+    /// before its handler; only stream servers have layers. Default: nothing to run.
+    fn open_layers(
+        request: &mut Self::Request,
+        layers: &[std::sync::Arc<dyn crate::layer::StreamLayer>],
+    ) -> io::Result<()> {
+        let _ = (request, layers);
+        Ok(())
+    }
+
     /// The connection of a request (its descriptor, open until the request is dropped),
     /// which a graceful shutdown shuts down when the request outlives its grace period;
     /// `None` for requests that cannot linger (datagrams).

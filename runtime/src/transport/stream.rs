@@ -111,6 +111,13 @@ macro_rules! stream_transport {
                 StreamRequest::new(incoming, client_address, server, config)
             }
 
+            fn open_layers(
+                request: &mut StreamRequest,
+                layers: &[std::sync::Arc<dyn crate::layer::StreamLayer>],
+            ) -> io::Result<()> {
+                request.open_layers(layers)
+            }
+
             fn connection(request: &StreamRequest) -> Option<std::os::fd::RawFd> {
                 Some(request.fd())
             }
