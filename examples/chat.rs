@@ -315,12 +315,12 @@ fn main() -> std::process::ExitCode {
     common::main(
         "chat",
         "chat [--bind ADDR] (default 127.0.0.1:9000)",
-        &["--bind"],
+        &["bind"],
         |flags| {
             // Before binding: a signal from now on stops the server cleanly (no socket file left).
             let signals = ShutdownSignals::catch()?;
             let server = ChatServer::bind_with_handler(
-                flags.get("--bind", "127.0.0.1:9000"),
+                flags.value_or("bind", "127.0.0.1:9000"),
                 Chat::default(),
             )?;
             common::announce(server.server_address())?;

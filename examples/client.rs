@@ -40,9 +40,9 @@ fn main() -> ExitCode {
     common::main(
         "client",
         "client [--connect ADDR] (default 127.0.0.1:9000)",
-        &["--connect"],
+        &["connect"],
         |flags| {
-            let address = flags.get("--connect", "127.0.0.1:9000");
+            let address = flags.value_or("connect", "127.0.0.1:9000");
             let failed = |e: io::Error| {
                 io::Error::new(e.kind(), format!("cannot connect to {address}: {e}"))
             };

@@ -38,14 +38,14 @@ macro_rules! serve {
 }
 
 fn run(flags: &common::Flags) -> io::Result<()> {
-    let transport = flags.get("--transport", "tcp");
-    let mixin = flags.get("--mixin", "threading");
+    let transport = flags.value_or("transport", "tcp");
+    let mixin = flags.value_or("mixin", "threading");
     let default = if transport.starts_with("unix") {
         "echo.sock"
     } else {
         "127.0.0.1:9000"
     };
-    let address = flags.get("--bind", default);
+    let address = flags.value_or("bind", default);
     match (transport, mixin) {
         ("tcp", "sync") => serve!(TcpSync, address),
         ("tcp", "threading") => serve!(TcpThreading, address),
@@ -70,5 +70,5 @@ fn run(flags: &common::Flags) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    common::main("echo", USAGE, &["--transport", "--mixin", "--bind"], run)
+    common::main("echo", USAGE, &["transport", "mixin", "bind"], run)
 }

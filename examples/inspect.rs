@@ -162,9 +162,9 @@ macro_rules! serve {
 }
 
 fn main() -> ExitCode {
-    common::main("inspect", USAGE, &["--mixin", "--bind"], |flags| {
-        let address = flags.get("--bind", "127.0.0.1:8000");
-        match flags.get("--mixin", "threading") {
+    common::main("inspect", USAGE, &["mixin", "bind"], |flags| {
+        let address = flags.value_or("bind", "127.0.0.1:8000");
+        match flags.value_or("mixin", "threading") {
             "sync" => serve!(InspectSync, address),
             "threading" => serve!(InspectThreading, address),
             "forking" => serve!(InspectForking, address),

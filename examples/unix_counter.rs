@@ -75,8 +75,8 @@ fn main() -> ExitCode {
     common::main(
         "unix_counter",
         USAGE,
-        &["--serve", "--connect"],
-        |flags| match (flags.get("--serve", ""), flags.get("--connect", "")) {
+        &["serve", "connect"],
+        |flags| match (flags.value_or("serve", ""), flags.value_or("connect", "")) {
             (path, "") if !path.is_empty() => serve(path),
             ("", path) if !path.is_empty() => connect(path),
             _ => Err(common::usage_error(format!("usage: {USAGE}"))),

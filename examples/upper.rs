@@ -43,11 +43,11 @@ fn main() -> ExitCode {
     common::main(
         "upper",
         "upper [--bind ADDR] (default 127.0.0.1:9002)",
-        &["--bind"],
+        &["bind"],
         |flags| {
             // Before binding: a signal from now on stops the server cleanly (no socket file left).
             let signals = ShutdownSignals::catch()?;
-            let server = UpperServer::bind(flags.get("--bind", "127.0.0.1:9002"))?;
+            let server = UpperServer::bind(flags.value_or("bind", "127.0.0.1:9002"))?;
             common::announce(server.server_address())?;
             server.serve_until(signals, common::GRACE).map(drop)
         },

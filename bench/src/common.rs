@@ -192,68 +192,10 @@ pub fn percentile_sorted<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// Reads `--flag value` pairs and bare `--switch`es from the command line.
-#[derive(Debug, Default)]
-pub struct Flags {
-    pairs: Vec<(String, Option<String>)>,
-}
+#[path = "../../examples/common/flags.rs"]
+mod flags;
 
-impl Flags {
-    /// Splits `args`: a `--name` followed by a word not starting with `--` takes it as its
-    /// value.
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Flags, String> {
-        let mut pairs = Vec::new();
-        let mut args = args.into_iter().peekable();
-        while let Some(arg) = args.next() {
-            let Some(name) = arg.strip_prefix("--") else {
-                return Err(format!("unexpected argument `{arg}`"));
-            };
-            let value = match args.peek() {
-                Some(next) if !next.starts_with("--") => args.next(),
-                _ => None,
-            };
-            pairs.push((name.to_string(), value));
-        }
-        Ok(Flags { pairs })
-    }
-
-    /// The value of `--name`, if given.
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-
-    /// Whether `--name` was given at all.
-    pub fn has(&self, name: &str) -> bool {
-        self.pairs.iter().any(|(n, _)| n == name)
-    }
-
-    /// The value of `--name` parsed, or `default`.
-    pub fn get<T: FromStr>(&self, name: &str, default: T) -> Result<T, String>
-    where
-        T::Err: fmt::Display,
-    {
-        match self.value(name) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|e| format!("--{name} {v}: {e}")),
-        }
-    }
-
-    /// Fails on a flag not in `known`.
-    pub fn check(&self, known: &[&str]) -> Result<(), String> {
-        match self
-            .pairs
-            .iter()
-            .find(|(n, _)| !known.contains(&n.as_str()))
-        {
-            Some((n, _)) => Err(format!("unknown flag `--{n}`")),
-            None => Ok(()),
-        }
-    }
-}
+pub use flags::Flags;
 
 #[cfg(test)]
 mod tests {

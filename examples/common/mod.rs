@@ -10,47 +10,9 @@ use std::time::Duration;
 /// How long requests in flight may run on after SIGINT/SIGTERM before they are cut.
 pub const GRACE: Duration = Duration::from_secs(3);
 
-/// `--flag value` pairs from the command line, checked against the flags an example takes.
-pub struct Flags {
-    values: Vec<(String, String)>,
-}
+mod flags;
 
-impl Flags {
-    /// Parses `std::env::args()`; `Err` holds the message to print (`--help` gives the usage
-    /// with an empty error).
-    pub fn parse(known: &[&str]) -> Result<Flags, String> {
-        let mut values = Vec::new();
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            if arg == "--help" || arg == "-h" {
-                return Err(String::new());
-            }
-            // `--flag value` or `--flag=value`.
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-                None => (arg, None),
-            };
-            if !known.contains(&flag.as_str()) {
-                return Err(format!("unknown argument `{flag}`"));
-            }
-            let value = match inline {
-                Some(value) => value,
-                None => args.next().ok_or(format!("`{flag}` needs a value"))?,
-            };
-            values.push((flag, value));
-        }
-        Ok(Flags { values })
-    }
-
-    /// The value of `flag`, or `default`.
-    pub fn get<'a>(&'a self, flag: &str, default: &'a str) -> &'a str {
-        self.values
-            .iter()
-            .rev()
-            .find(|(f, _)| f == flag)
-            .map_or(default, |(_, v)| v)
-    }
-}
+pub use flags::Flags;
 
 /// Prints `listening on ADDR` and flushes, so a supervising process can read it at once.
 pub fn announce(address: impl Display) -> io::Result<()> {
@@ -77,16 +39,27 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Runs an example's `main`: usage on `--help`, one line on stderr and a non-zero status on
-/// a usage error (2) or a failure (1).
+/// a usage error (2) or a failure (1). `known` names the flags (without `--`), each of
+/// which takes a value.
 pub fn main(
     name: &str,
     usage: &str,
     known: &[&str],
     run: impl FnOnce(&Flags) -> io::Result<()>,
 ) -> ExitCode {
-    let flags = match Flags::parse(known) {
-        Ok(flags) => flags,
-        Err(message) if message.is_empty() => {
+    let parsed = Flags::parse(std::env::args().skip(1)).and_then(|flags| {
+        if flags.has("help") {
+            return Ok(None);
+        }
+        flags.check(known)?;
+        match flags.without_value() {
+            Some(flag) => Err(format!("`--{flag}` needs a value")),
+            None => Ok(Some(flags)),
+        }
+    });
+    let flags = match parsed {
+        Ok(Some(flags)) => flags,
+        Ok(None) => {
             println!("usage: {usage}");
             return ExitCode::SUCCESS;
         }
