@@ -14,12 +14,12 @@
 mod common;
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socketserver::prelude::*;
 use socketserver::StreamSocket;
@@ -228,27 +228,7 @@ impl Chat {
             member.outbox.push(&line, usize::MAX, Duration::ZERO);
         }
         self.leave();
-        linger(req, LINGER);
-    }
-}
-
-/// Ends the client's input before the connection closes: shuts the write side (the client
-/// reads what was sent, then EOF) and discards what it still sends, until it closes or
-/// `within` has passed. Closing a socket with unread input resets the connection, and the
-/// client may lose the answer with it.
-fn linger(req: &mut StreamRequest, within: Duration) {
-    let _ = req.socket().shutdown(Shutdown::Write);
-    let deadline = Instant::now() + within;
-    let mut sink = [0u8; 64 * 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || req.socket().set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match req.rfile().read(&mut sink) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
+        common::linger(req, LINGER);
     }
 }
 

@@ -11,10 +11,9 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socketserver::prelude::*;
 
@@ -72,27 +71,6 @@ fn read_head(req: &mut StreamRequest) -> io::Result<Result<String, Refusal>> {
     Ok(Ok(request_line))
 }
 
-/// Ends the client's input before the connection closes: shuts the write side (the client
-/// reads the response, then EOF) and discards what it still sends, until it closes or
-/// `within` has passed. Closing a socket with unread input resets the connection, and the
-/// client may lose the response with it.
-fn linger(req: &mut StreamRequest, within: Duration) {
-    let _ = req.wfile().flush();
-    let _ = req.socket().shutdown(Shutdown::Write);
-    let deadline = Instant::now() + within;
-    let mut sink = [0u8; 64 * 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || req.socket().set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match req.rfile().read(&mut sink) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
-}
-
 /// Knows the type of the server it runs under, to show it.
 #[derive(Clone)]
 struct Inspect {
@@ -124,7 +102,7 @@ impl Inspect {
                     "HTTP/1.0 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 )?;
-                linger(req, LINGER);
+                common::linger(req, LINGER);
                 return Ok(());
             }
         };

@@ -57,8 +57,9 @@ pub mod prelude {
 pub mod __private {
     pub use socketserver_runtime::transport::{self, BindAddress, Transport};
     pub use socketserver_runtime::{
-        mixin, Builder, DatagramRequest, DefaultHooks, HandlerResult, Hooks, RequestHandler,
-        Server, ServerConfig, ServerHandle, ShutdownSignals, SocketAddress, StreamRequest,
+        mixin, Builder, DatagramRequest, DefaultHooks, HandlerResult, Hooks, MadeBy,
+        RequestHandler, Server, ServerConfig, ServerHandle, ShutdownSignals, SocketAddress,
+        StreamRequest,
     };
 
     use socketserver_runtime::BoxError;

@@ -3,7 +3,11 @@
 #![allow(dead_code)] // each example uses a part
 
 use std::fmt::Display;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::time::Instant;
+
+use socketserver::StreamRequest;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -74,6 +78,27 @@ pub fn main(
             eprintln!("{name}: {e}");
             let usage = e.get_ref().is_some_and(|inner| inner.is::<UsageError>());
             ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// Ends the client's input before the connection closes: shuts the write side (the client
+/// reads what was sent, then EOF) and discards what it still sends, until it closes or
+/// `within` has passed. Closing a socket with unread input resets the connection, and the
+/// client may lose the answer with it.
+pub fn linger(req: &mut StreamRequest, within: Duration) {
+    let _ = req.wfile().flush();
+    let _ = req.socket().shutdown(Shutdown::Write);
+    let deadline = Instant::now() + within;
+    let mut sink = [0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || req.socket().set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match req.rfile().read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
     }
 }

@@ -130,10 +130,7 @@ pub fn expand(server: &Server) -> TokenStream {
                     for<'__h> #handler: ::core::default::Default,
                     for<'__h> #hooks: ::core::default::Default,
                 {
-                    #[allow(unused_imports)]
-                    use #private::{FreshDefault as _, SharedDefault as _};
-                    let each_request = (&#private::HandlerSource::<#handler>::new()).each_request();
-                    Self::builder().handler_with(each_request).bind(address).map(Self::from)
+                    Self::__by_default().bind(address).map(Self::from)
                 }
 
                 /// Serves a socket the program already holds (a std listener or socket, an
@@ -147,10 +144,28 @@ pub fn expand(server: &Server) -> TokenStream {
                     for<'__h> #handler: ::core::default::Default,
                     for<'__h> #hooks: ::core::default::Default,
                 {
+                    Self::__by_default().from_listener(socket).map(Self::from)
+                }
+
+                /// The builder `bind` and `from_listener` start from: handlers made by the
+                /// handler's type (one `Default` cloned per request when it is `Clone`).
+                #[doc(hidden)]
+                #[inline]
+                fn __by_default() -> #private::Builder<
+                    #transport,
+                    #mixin,
+                    #handler,
+                    #hooks,
+                    #private::MadeBy<#handler>,
+                >
+                where
+                    for<'__h> #handler: ::core::default::Default,
+                    for<'__h> #hooks: ::core::default::Default,
+                {
                     #[allow(unused_imports)]
                     use #private::{FreshDefault as _, SharedDefault as _};
                     let each_request = (&#private::HandlerSource::<#handler>::new()).each_request();
-                    Self::builder().handler_with(each_request).from_listener(socket).map(Self::from)
+                    Self::builder().handler_with(each_request)
                 }
 
                 /// Binds to `address`; each request gets a clone of `prototype`, so state shared
