@@ -122,108 +122,95 @@ fn receive(
     }
 }
 
-/// Defines a datagram transport: `$name` over a socket wrapped as `DatagramSocket::$variant`.
-macro_rules! datagram_transport {
-    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), [$($bound:path),+], $resolve:ident, unix: $unix:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct $name;
+/// The `Transport` items of a datagram transport whose server socket `wrap` makes into a
+/// `DatagramSocket` (for `transport!`).
+macro_rules! datagram_items {
+    ($wrap:expr, unix: $unix:literal) => {
+        type Request = DatagramRequest;
+        type Listener = DatagramListener;
+        type Incoming = Datagram;
 
-        impl Transport for $name {
-            type Request = DatagramRequest;
-            type Listener = DatagramListener;
-            type Incoming = Datagram;
+        const REPLIES_THROUGH_LISTENER: bool = true;
 
-            const REPLIES_THROUGH_LISTENER: bool = true;
-
-            fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<DatagramListener> {
-                bind(address, config, |s| DatagramSocket::$variant(<$std>::from(s)))
-            }
-
-            fn adopt(socket: std::os::fd::OwnedFd) -> io::Result<DatagramListener> {
-                adopt(socket, $unix, |s| DatagramSocket::$variant(<$std>::from(s)))
-            }
-
-            fn local_address(listener: &DatagramListener) -> io::Result<SocketAddress> {
-                let addr = SockRef::from(&*listener.socket).local_addr()?;
-                Ok(SocketAddress::from_sockaddr(addr))
-            }
-
-            fn set_blocking(listener: &DatagramListener, blocking: bool) -> io::Result<()> {
-                listener.blocking.store(blocking, Ordering::Relaxed);
-                Ok(())
-            }
-
-            fn accept(
-                listener: &DatagramListener,
-                config: &ServerConfig,
-            ) -> io::Result<Option<(Datagram, SocketAddress)>> {
-                receive(listener, config)
-            }
-
-            fn prepare_child(_config: &ServerConfig) {
-                // The datagram's buffer comes from this thread already; the reply's not.
-                prepare_spare_buffer(None, true);
-            }
-
-            fn open_request(
-                incoming: Datagram,
-                client_address: SocketAddress,
-                server: ServerHandle,
-                config: &ServerConfig,
-            ) -> io::Result<DatagramRequest> {
-                // Moved, not cloned: in a forked child, a clone and a drop would write to
-                // the socket's count, a page shared with the parent.
-                let Datagram { mut data, truncated, socket } = incoming;
-                Ok(DatagramRequest::new(
-                    std::mem::take(&mut data.0),
-                    truncated,
-                    socket,
-                    client_address,
-                    server,
-                    config.send_empty_reply,
-                ))
-            }
-
-            fn connection(_request: &DatagramRequest) -> Option<std::os::fd::RawFd> {
-                None
-            }
-
-            fn close_request(request: &mut DatagramRequest) -> io::Result<()> {
-                request.close()
-            }
-
-            fn stop_listening(listener: &DatagramListener) {
-                // The socket stays open for the replies of requests in flight.
-                listener.socket_file.remove();
-            }
-
-            fn reject(_incoming: Datagram) {}
+        fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<DatagramListener> {
+            bind(address, config, $wrap)
         }
 
-        impl<A: $($bound +)+ ?Sized> BindAddress<$name> for A {
-            fn resolve(&self) -> io::Result<Vec<SocketAddress>> {
-                $resolve(self)
-            }
+        fn adopt(socket: std::os::fd::OwnedFd) -> io::Result<DatagramListener> {
+            adopt(socket, $unix, $wrap)
         }
+
+        fn local_address(listener: &DatagramListener) -> io::Result<SocketAddress> {
+            let addr = SockRef::from(&*listener.socket).local_addr()?;
+            Ok(SocketAddress::from_sockaddr(addr))
+        }
+
+        fn set_blocking(listener: &DatagramListener, blocking: bool) -> io::Result<()> {
+            listener.blocking.store(blocking, Ordering::Relaxed);
+            Ok(())
+        }
+
+        fn accept(
+            listener: &DatagramListener,
+            config: &ServerConfig,
+        ) -> io::Result<Option<(Datagram, SocketAddress)>> {
+            receive(listener, config)
+        }
+
+        fn prepare_child(_config: &ServerConfig) {
+            // The datagram's buffer comes from this thread already; the reply's not.
+            prepare_spare_buffer(None, true);
+        }
+
+        fn open_request(
+            incoming: Datagram,
+            client_address: SocketAddress,
+            server: ServerHandle,
+            config: &ServerConfig,
+        ) -> io::Result<DatagramRequest> {
+            // Moved, not cloned: in a forked child, a clone and a drop would write to
+            // the socket's count, a page shared with the parent.
+            let Datagram {
+                mut data,
+                truncated,
+                socket,
+            } = incoming;
+            Ok(DatagramRequest::new(
+                std::mem::take(&mut data.0),
+                truncated,
+                socket,
+                client_address,
+                server,
+                config.send_empty_reply,
+            ))
+        }
+
+        fn connection(_request: &DatagramRequest) -> Option<std::os::fd::RawFd> {
+            None
+        }
+
+        fn close_request(request: &mut DatagramRequest) -> io::Result<()> {
+            request.close()
+        }
+
+        fn stop_listening(listener: &DatagramListener) {
+            // The socket stays open for the replies of requests in flight.
+            listener.socket_file.remove();
+        }
+
+        fn reject(_incoming: Datagram) {}
     };
 }
 
-datagram_transport!(
+transport!(
     /// UDP over IPv4 or IPv6 (Python's `UDPServer`); handlers take `&mut DatagramRequest`.
-    Udp,
-    Udp(std::net::UdpSocket),
-    [std::net::ToSocketAddrs, std::fmt::Debug],
-    resolve_inet,
-    unix: false
+    Udp binds [std::net::ToSocketAddrs, std::fmt::Debug] by resolve_inet,
+    datagram_items!(|s| DatagramSocket::Udp(std::net::UdpSocket::from(s)), unix: false)
 );
 
-datagram_transport!(
+transport!(
     /// Unix-domain datagram sockets (Python's `UnixDatagramServer`); binds to a path and
     /// removes the socket file it created on close. Handlers take `&mut DatagramRequest`.
-    UnixDatagram,
-    Unix(unix_net::UnixDatagram),
-    [AsRef<std::path::Path>],
-    resolve_unix,
-    unix: true
+    UnixDatagram binds [AsRef<std::path::Path>] by resolve_unix,
+    datagram_items!(|s| DatagramSocket::Unix(unix_net::UnixDatagram::from(s)), unix: true)
 );

@@ -2,6 +2,27 @@
 //! `UnixStream` accept connections ([`StreamRequest`]); `Udp` and `UnixDatagram` receive
 //! datagrams ([`DatagramRequest`]).
 
+/// Defines a transport: the unit type `$name`, its `Transport` impl made of the items of
+/// its kind (`stream_items!` or `datagram_items!`, which say how its sockets are wrapped),
+/// and what it binds to (`BindAddress`, resolved by `$resolve`).
+macro_rules! transport {
+    ($(#[$doc:meta])* $name:ident binds [$($bound:path),+] by $resolve:ident, $items:ident!($($args:tt)*)) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+
+        impl Transport for $name {
+            $items!($($args)*);
+        }
+
+        impl<A: $($bound +)+ ?Sized> BindAddress<$name> for A {
+            fn resolve(&self) -> io::Result<Vec<SocketAddress>> {
+                $resolve(self)
+            }
+        }
+    };
+}
+
 mod datagram;
 mod socket;
 mod stream;

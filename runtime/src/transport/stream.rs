@@ -63,102 +63,85 @@ fn stop_listening(listener: &StreamListener) {
     listener.socket_file.remove();
 }
 
-/// Defines a stream transport: `$name` over connections wrapped as `StreamSocket::$variant`.
-macro_rules! stream_transport {
-    ($(#[$doc:meta])* $name:ident, $variant:ident($std:ty), [$($bound:path),+], $resolve:ident, unix: $unix:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct $name;
+/// The `Transport` items of a stream transport whose accepted sockets `wrap` makes into
+/// `StreamSocket`s (for `transport!`).
+macro_rules! stream_items {
+    ($wrap:expr, unix: $unix:literal) => {
+        type Request = StreamRequest;
+        type Listener = StreamListener;
+        type Incoming = StreamSocket;
 
-        impl Transport for $name {
-            type Request = StreamRequest;
-            type Listener = StreamListener;
-            type Incoming = StreamSocket;
-
-            fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamListener> {
-                bind(address, config)
-            }
-
-            fn adopt(socket: std::os::fd::OwnedFd) -> io::Result<StreamListener> {
-                adopt(socket, $unix)
-            }
-
-            fn local_address(listener: &StreamListener) -> io::Result<SocketAddress> {
-                Ok(SocketAddress::from_sockaddr(listener.socket.local_addr()?))
-            }
-
-            fn set_blocking(listener: &StreamListener, blocking: bool) -> io::Result<()> {
-                listener.socket.set_nonblocking(!blocking)
-            }
-
-            fn accept(
-                listener: &StreamListener,
-                _config: &ServerConfig,
-            ) -> io::Result<Option<(StreamSocket, SocketAddress)>> {
-                Ok(accept(listener)?.map(|(s, a)| (StreamSocket::$variant(<$std>::from(s)), a)))
-            }
-
-            fn prepare_child(config: &ServerConfig) {
-                prepare_spare_buffer(Some(config.rbufsize.max(1)), false);
-            }
-
-            fn open_request(
-                incoming: StreamSocket,
-                client_address: SocketAddress,
-                server: ServerHandle,
-                config: &ServerConfig,
-            ) -> io::Result<StreamRequest> {
-                StreamRequest::new(incoming, client_address, server, config)
-            }
-
-            fn open_layers(
-                request: &mut StreamRequest,
-                layers: &[std::sync::Arc<dyn crate::layer::StreamLayer>],
-            ) -> io::Result<()> {
-                request.open_layers(layers)
-            }
-
-            fn connection(request: &StreamRequest) -> Option<std::os::fd::RawFd> {
-                Some(request.fd())
-            }
-
-            fn close_request(request: &mut StreamRequest) -> io::Result<()> {
-                request.close();
-                Ok(())
-            }
-
-            fn stop_listening(listener: &StreamListener) {
-                stop_listening(listener);
-            }
-
-            fn reject(incoming: StreamSocket) {
-                let _ = incoming.shutdown(Shutdown::Write);
-            }
+        fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamListener> {
+            bind(address, config)
         }
 
-        impl<A: $($bound +)+ ?Sized> BindAddress<$name> for A {
-            fn resolve(&self) -> io::Result<Vec<SocketAddress>> {
-                $resolve(self)
-            }
+        fn adopt(socket: std::os::fd::OwnedFd) -> io::Result<StreamListener> {
+            adopt(socket, $unix)
+        }
+
+        fn local_address(listener: &StreamListener) -> io::Result<SocketAddress> {
+            Ok(SocketAddress::from_sockaddr(listener.socket.local_addr()?))
+        }
+
+        fn set_blocking(listener: &StreamListener, blocking: bool) -> io::Result<()> {
+            listener.socket.set_nonblocking(!blocking)
+        }
+
+        fn accept(
+            listener: &StreamListener,
+            _config: &ServerConfig,
+        ) -> io::Result<Option<(StreamSocket, SocketAddress)>> {
+            Ok(accept(listener)?.map(|(s, a)| (($wrap)(s), a)))
+        }
+
+        fn prepare_child(config: &ServerConfig) {
+            prepare_spare_buffer(Some(config.rbufsize.max(1)), false);
+        }
+
+        fn open_request(
+            incoming: StreamSocket,
+            client_address: SocketAddress,
+            server: ServerHandle,
+            config: &ServerConfig,
+        ) -> io::Result<StreamRequest> {
+            StreamRequest::new(incoming, client_address, server, config)
+        }
+
+        fn open_layers(
+            request: &mut StreamRequest,
+            layers: &[std::sync::Arc<dyn crate::layer::StreamLayer>],
+        ) -> io::Result<()> {
+            request.open_layers(layers)
+        }
+
+        fn connection(request: &StreamRequest) -> Option<std::os::fd::RawFd> {
+            Some(request.fd())
+        }
+
+        fn close_request(request: &mut StreamRequest) -> io::Result<()> {
+            request.close();
+            Ok(())
+        }
+
+        fn stop_listening(listener: &StreamListener) {
+            stop_listening(listener);
+        }
+
+        fn reject(incoming: StreamSocket) {
+            let _ = incoming.shutdown(Shutdown::Write);
         }
     };
 }
 
-stream_transport!(
+transport!(
     /// TCP over IPv4 or IPv6 (Python's `TCPServer`); handlers take `&mut StreamRequest`.
-    Tcp,
-    Tcp(std::net::TcpStream),
-    [std::net::ToSocketAddrs, std::fmt::Debug],
-    resolve_inet,
-    unix: false
+    Tcp binds [std::net::ToSocketAddrs, std::fmt::Debug] by resolve_inet,
+    stream_items!(|s| StreamSocket::Tcp(std::net::TcpStream::from(s)), unix: false)
 );
 
-stream_transport!(
+transport!(
     /// Unix-domain stream sockets (Python's `UnixStreamServer`); binds to a path and removes
     /// the socket file it created on close. Handlers take `&mut StreamRequest`.
-    UnixStream,
-    Unix(unix_net::UnixStream),
-    [AsRef<std::path::Path>],
-    resolve_unix,
-    unix: true
+    UnixStream binds [AsRef<std::path::Path>] by resolve_unix,
+    stream_items!(|s| StreamSocket::Unix(unix_net::UnixStream::from(s)), unix: true)
 );
