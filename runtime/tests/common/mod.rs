@@ -390,6 +390,18 @@ impl<T: Transport, M: Mixin, H, K: Hooks> Serving<T, M, H, K> {
         self.handle.shutdown();
         self.join()
     }
+
+    /// `stop`, checking that `serve_forever` returned within `bound` of the shutdown.
+    pub fn stop_within(self, bound: Duration) -> Server<T, M, H, K> {
+        let started = Instant::now();
+        let server = self.stop();
+        let took = started.elapsed();
+        assert!(
+            took < bound,
+            "serve_forever returned {took:?} after the shutdown"
+        );
+        server
+    }
 }
 
 impl<T: Transport, M: Mixin, H, K: Hooks> Deref for Serving<T, M, H, K> {
