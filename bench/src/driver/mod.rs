@@ -452,86 +452,106 @@ impl Bench {
     /// Throughput and latency: every case, `reps` times, servers alternating.
     fn throughput(&mut self) {
         let cases = self.cases.clone();
-        for case in &cases {
-            for rep in 0..self.config.reps {
-                for kind in &case.kinds {
-                    let measured = self.measure(case, kind, Mode::Throughput);
-                    let line = match &measured {
-                        Ok(m) => format!(
-                            "{} {}/s, {} errors",
-                            num(case.rate(&m.outcome)),
-                            case.unit().trim_end_matches("/s"),
-                            m.outcome.errors
-                        ),
-                        Err(e) => format!("FAILED: {e}"),
-                    };
-                    self.progress(&format!(
-                        "throughput {} rep {} {}: {line}",
-                        case.id(),
-                        rep + 1,
-                        kind.name
-                    ));
-                    let results = self.result(case, kind);
-                    match measured {
-                        Ok(m) => {
-                            if let Some(e) = &m.outcome.first_error {
-                                results.notes.push(format!("load: {e}"));
-                            }
-                            if let Some(log) = m.server_log {
-                                results.notes.push(format!("server: {log}"));
-                            }
-                            results.runs.push(m.outcome);
-                            results.run_reps.push(rep);
-                        }
-                        Err(e) => results.failures.push(e),
+        let reps = self.config.reps;
+        self.alternate(
+            &cases,
+            reps,
+            Mode::Throughput,
+            "throughput",
+            |results, case, rep, measured| match measured {
+                Ok(m) => {
+                    let line = format!(
+                        "{} {}/s, {} errors",
+                        num(case.rate(&m.outcome)),
+                        case.unit().trim_end_matches("/s"),
+                        m.outcome.errors
+                    );
+                    if let Some(e) = &m.outcome.first_error {
+                        results.notes.push(format!("load: {e}"));
                     }
+                    if let Some(log) = m.server_log {
+                        results.notes.push(format!("server: {log}"));
+                    }
+                    results.runs.push(m.outcome);
+                    results.run_reps.push(rep);
+                    line
                 }
-            }
-        }
+                Err(e) => {
+                    let line = format!("FAILED: {e}");
+                    results.failures.push(e);
+                    line
+                }
+            },
+        );
     }
 
     /// Server CPU per operation, pinned: the detailed cases, `cpu_reps` times, alternating.
     fn cpu(&mut self) {
         let cases: Vec<Case> = self.cases.iter().filter(|c| c.detail).cloned().collect();
-        for case in &cases {
-            for rep in 0..self.config.cpu_reps {
-                for kind in &case.kinds {
-                    let measured = self.measure(case, kind, Mode::Cpu);
-                    let per_op = measured.as_ref().ok().and_then(|m| {
-                        let ops = m.outcome.ops as f64;
-                        m.cpu_seconds
-                            .filter(|_| ops > 0.0)
-                            .map(|(user, sys)| (user * 1e6 / ops, sys * 1e6 / ops))
-                    });
-                    let line = match (&measured, per_op) {
-                        (Ok(m), Some((user, sys))) => format!(
+        let reps = self.config.cpu_reps;
+        self.alternate(
+            &cases,
+            reps,
+            Mode::Cpu,
+            "cpu",
+            |results, case, rep, measured| {
+                let per_op = measured.as_ref().ok().and_then(|m| {
+                    let ops = m.outcome.ops as f64;
+                    m.cpu_seconds
+                        .filter(|_| ops > 0.0)
+                        .map(|(user, sys)| (user * 1e6 / ops, sys * 1e6 / ops))
+                });
+                match (measured, per_op) {
+                    (Ok(m), Some((user, sys))) => {
+                        results.cpu_us.push(user + sys);
+                        results.cpu_user_us.push(user);
+                        results.cpu_sys_us.push(sys);
+                        results.cpu_rates.push(case.rate(&m.outcome));
+                        results.cpu_reps.push(rep);
+                        format!(
                             "{} us/op (user {}, sys {}), {} errors",
                             num(user + sys),
                             num(user),
                             num(sys),
                             m.outcome.errors
-                        ),
-                        (Ok(_), None) => "no CPU reading".into(),
-                        (Err(e), _) => format!("FAILED: {e}"),
-                    };
+                        )
+                    }
+                    (Ok(_), None) => {
+                        results.failures.push("cpu: no reading".into());
+                        "no CPU reading".into()
+                    }
+                    (Err(e), _) => {
+                        let line = format!("FAILED: {e}");
+                        results.failures.push(format!("cpu: {e}"));
+                        line
+                    }
+                }
+            },
+        );
+    }
+
+    /// Measures every case in `mode` `reps` times, the servers alternating within each
+    /// repetition; `record` files each measurement in its results and returns the line of
+    /// progress to print.
+    fn alternate(
+        &mut self,
+        cases: &[Case],
+        reps: usize,
+        mode: Mode,
+        what: &str,
+        mut record: impl FnMut(&mut Results, &Case, usize, Result<Measured, String>) -> String,
+    ) {
+        for case in cases {
+            for rep in 0..reps {
+                for kind in &case.kinds {
+                    let measured = self.measure(case, kind, mode);
+                    let line = record(self.result(case, kind), case, rep, measured);
                     self.progress(&format!(
-                        "cpu {} rep {} {}: {line}",
+                        "{what} {} rep {} {}: {line}",
                         case.id(),
                         rep + 1,
                         kind.name
                     ));
-                    let results = self.result(case, kind);
-                    match (measured, per_op) {
-                        (Ok(m), Some((user, sys))) => {
-                            results.cpu_us.push(user + sys);
-                            results.cpu_user_us.push(user);
-                            results.cpu_sys_us.push(sys);
-                            results.cpu_rates.push(case.rate(&m.outcome));
-                            results.cpu_reps.push(rep);
-                        }
-                        (Ok(_), None) => results.failures.push("cpu: no reading".into()),
-                        (Err(e), _) => results.failures.push(format!("cpu: {e}")),
-                    }
                 }
             }
         }
