@@ -925,7 +925,11 @@ fn echo_refuses_new_clients_as_soon_as_a_stop_begins_with_every_mixin() {
                     break signalled.elapsed()
                 }
                 Err(e) => panic!("{mixin}: {e}"),
-                Ok(client) => early.push(BufReader::new(client)),
+                Ok(mut client) => {
+                    // It speaks at once, as a client does (echo defers accepting until then).
+                    std::io::Write::write_all(&mut client, b"early\n").unwrap();
+                    early.push(BufReader::new(client));
+                }
             }
             // A client every few milliseconds, as a load balancer's retries would come.
             std::thread::sleep(Duration::from_millis(5));
@@ -944,13 +948,8 @@ fn echo_refuses_new_clients_as_soon_as_a_stop_begins_with_every_mixin() {
         // the last connection taken off the queue and the socket's shutdown: reset.
         let mut reset = 0;
         for mut client in early {
-            use std::io::Write;
             let mut reply = String::new();
-            let answered = client
-                .get_mut()
-                .write_all(b"early\n")
-                .and_then(|()| client.read_line(&mut reply));
-            match answered {
+            match client.read_line(&mut reply) {
                 Ok(_) if reply == "early\n" => {}
                 Ok(0) => reset += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => reset += 1,

@@ -28,9 +28,11 @@ where
     /// balancer can retry it elsewhere. A second call does nothing.
     ///
     /// Between the last connection taken and the listening socket's shutdown, a TCP client
-    /// can still be reset (microseconds). With `allow_reuse_port`, connections the kernel
-    /// had hashed to this socket are moved to another socket on the port only with
-    /// `net.ipv4.tcp_migrate_req=1`; they are reset otherwise.
+    /// can still be reset (microseconds). With `defer_accept`, a client that connected and
+    /// has sent nothing yet is not in the queue to take: it is reset too. With
+    /// `allow_reuse_port`, connections the kernel had hashed to this socket are moved to
+    /// another socket on the port only with `net.ipv4.tcp_migrate_req=1`; they are reset
+    /// otherwise.
     pub fn stop_accepting(&self) {
         if self.stopped_listening.swap(true, Ordering::SeqCst) {
             return;
