@@ -27,7 +27,8 @@ macro_rules! serve {
     ($server:ident, $address:expr) => {{
         // Before binding: a signal from now on stops the server cleanly (no socket file left).
         let signals = ShutdownSignals::catch()?;
-        let server = $server::bind($address)?;
+        // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
+        let server = $server::activate_or_bind($address)?;
         common::announce(server.server_address())?;
         let cut = server.serve_until(signals, common::GRACE)?;
         if cut > 0 {

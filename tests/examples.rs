@@ -1109,3 +1109,149 @@ fn echo_says_an_address_without_a_port_misses_its_port() {
         assert!(stderr.contains("missing port"), "{bind}: {stderr}");
     }
 }
+
+/// `systemd-socket-activate` (systemd's tool, on every machine of this kind) or, where it
+/// is missing, `None` after saying so; under `CI=true` a missing tool fails the test.
+fn socket_activate() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("systemd-socket-activate"))
+            .find(|path| path.exists())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "systemd-socket-activate is missing (.ci/run installs systemd)"
+        );
+        eprintln!("SKIPPED: systemd-socket-activate is not installed");
+    }
+    found
+}
+
+/// Runs echo under `systemd-socket-activate` listening at `listen` (`extra`: its own
+/// options), which binds, waits for the first client, then executes echo with the socket
+/// passed (LISTEN_FDS). `first_client` is that client, run once the tool listens.
+fn activated_echo<R>(
+    tool: &Path,
+    listen: &str,
+    extra: &[&str],
+    echo_args: &[&str],
+    first_client: impl FnOnce() -> R,
+) -> (Running, R) {
+    let mut child = Command::new(tool)
+        .arg(format!("--listen={listen}"))
+        .args(extra)
+        .arg(example("echo"))
+        .args(echo_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut tool_says = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    tool_says.read_line(&mut line).unwrap();
+    assert!(line.starts_with("Listening on"), "{line}");
+    let answer = first_client();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .trim()
+        .to_owned();
+    child.stderr = Some(tool_says.into_inner());
+    (Running { child, address }, answer)
+}
+
+/// A free TCP or UDP port on 127.0.0.1 (bound to port 0, then released), for a tool that
+/// takes no port 0.
+fn free_port(udp: bool) -> u16 {
+    match udp {
+        true => std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+        false => std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+    }
+}
+
+/// Socket activation: echo serves the socket systemd-socket-activate passed it (the first
+/// client, which made the tool start echo, is answered too), prints where it listens, stops
+/// cleanly, and leaves the manager's unix socket file in place.
+#[test]
+fn echo_serves_sockets_passed_by_socket_activation() {
+    let Some(tool) = socket_activate() else {
+        return;
+    };
+    let dir = temp_dir("activation");
+    let path = dir.join("activated.sock");
+    let _ = std::fs::remove_file(&path);
+    let unix = path.display().to_string();
+    let tcp = format!("127.0.0.1:{}", free_port(false));
+    let udp = format!("127.0.0.1:{}", free_port(true));
+    for (listen, extra, transport) in [
+        (unix.as_str(), &["--fdname=echo"][..], "unix-stream"),
+        (tcp.as_str(), &[][..], "tcp"),
+        (udp.as_str(), &["--datagram"][..], "udp"),
+    ] {
+        let client = if transport == "udp" {
+            DATAGRAM_CLIENT
+        } else {
+            STREAM_CLIENT
+        };
+        let echo_args = ["--transport", transport, "--bind", "ignored:1"];
+        let (server, first) = activated_echo(&tool, listen, extra, &echo_args, || {
+            python(client, listen, &dir)
+        });
+        assert!(
+            first.starts_with("True"),
+            "{transport}: the first client: {first}"
+        );
+        assert_eq!(server.address, listen, "{transport}: where it listens");
+        assert!(
+            python(client, listen, &dir).starts_with("True"),
+            "{transport}"
+        );
+        let (code, stderr) = server.stop(libc::SIGTERM);
+        assert_eq!(code, Some(0), "{transport}: {stderr}");
+    }
+    assert!(path.exists(), "the manager's socket file is left in place");
+}
+
+/// A passed socket of the wrong kind is one clear line and a failure, before serving.
+#[test]
+fn echo_refuses_a_passed_socket_of_the_wrong_kind() {
+    let Some(tool) = socket_activate() else {
+        return;
+    };
+    let listen = format!("127.0.0.1:{}", free_port(true));
+    let mut child = Command::new(&tool)
+        .args([&format!("--listen={listen}"), "--datagram"])
+        .arg(example("echo"))
+        .args(["--transport", "tcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    // The first datagram makes the tool start echo.
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.send_to(b"x", &listen).unwrap();
+    let status = child.wait().unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut said).unwrap();
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("the socket the service manager passed: the socket given is a UDP socket, not a TCP listening socket"),
+        "{said}"
+    );
+}

@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod activation;
 mod address;
 mod admission;
 mod aliases;
@@ -57,6 +58,7 @@ mod sys;
 pub mod transport;
 mod wake;
 
+pub use activation::passed_sockets;
 pub use address::{SocketAddress, UnixAddress};
 pub use aliases::*;
 pub use config::ServerConfig;

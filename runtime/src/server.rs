@@ -325,6 +325,48 @@ where
         bind_server(&address, parts)
     }
 
+    /// Serves the socket a service manager passed to this process (systemd's socket
+    /// activation, `systemd-socket-activate`; see [`passed_sockets`](crate::passed_sockets))
+    /// if it was given one, else binds to `address`: one call for a program run both ways.
+    /// The passed socket is checked as [`from_listener`](Builder::from_listener) checks one,
+    /// and its unix socket file (the manager's) is never removed.
+    pub fn activate_or_bind<A: BindAddress<T>>(self, address: A) -> io::Result<Server<T, M, H, K>>
+    where
+        C: MakeHandler<H>,
+    {
+        match crate::activation::take(None)? {
+            Some(socket) => self.serve_passed(socket),
+            None => self.bind(address),
+        }
+    }
+
+    /// Serves the socket a service manager passed under `name` (`LISTEN_FDNAMES`, systemd's
+    /// `FileDescriptorName=`), for a program given several; an error if there is none.
+    pub fn activate(self, name: &str) -> io::Result<Server<T, M, H, K>>
+    where
+        C: MakeHandler<H>,
+    {
+        match crate::activation::take(Some(name))? {
+            Some(socket) => self.serve_passed(socket),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no socket named {name:?} was passed to this process (LISTEN_FDNAMES)"),
+            )),
+        }
+    }
+
+    fn serve_passed(self, socket: std::os::fd::OwnedFd) -> io::Result<Server<T, M, H, K>>
+    where
+        C: MakeHandler<H>,
+    {
+        self.from_listener(socket).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("the socket the service manager passed: {e}"),
+            )
+        })
+    }
+
     /// Serves a socket the program already holds instead of binding one: a
     /// `std::net::TcpListener`, `UdpSocket`, `std::os::unix::net::UnixListener` or
     /// `UnixDatagram`, or any `OwnedFd` (inherited from a service manager, a predecessor

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Once;
 
 /// The signal that interrupts a thread blocked in the server's `accept` or `recv`. `SIGURG`
@@ -224,6 +224,31 @@ pub(crate) fn wait_child(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Opt
             }
         }
     }
+}
+
+/// An error unless `fd` is an open descriptor.
+pub(crate) fn check_open(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    match unsafe { libc::fcntl(fd, libc::F_GETFD) } {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    }
+}
+
+/// Marks `fd` close-on-exec.
+pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_SETFD only changes the descriptor's flags.
+    match unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    }
+}
+
+/// Owns `fd` from now on: an open descriptor that nothing else owns or will close (one a
+/// service manager passed to this process, taken once).
+pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller's contract above.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 /// Sends `signal` to process `pid`.

@@ -147,6 +147,30 @@ pub fn expand(server: &Server) -> TokenStream {
                     Self::__by_default().from_listener(socket).map(Self::from)
                 }
 
+                /// Serves the socket a service manager passed to this process (socket
+                /// activation) if there is one, else binds to `address`; handlers made as
+                /// `bind` makes them.
+                #[inline]
+                #vis fn activate_or_bind(
+                    address: impl #private::BindAddress<#transport>,
+                ) -> ::std::io::Result<Self>
+                where
+                    for<'__h> #handler: ::core::default::Default,
+                    for<'__h> #hooks: ::core::default::Default,
+                {
+                    Self::__by_default().activate_or_bind(address).map(Self::from)
+                }
+
+                /// Serves the socket a service manager passed under `name`.
+                #[inline]
+                #vis fn activate(name: &str) -> ::std::io::Result<Self>
+                where
+                    for<'__h> #handler: ::core::default::Default,
+                    for<'__h> #hooks: ::core::default::Default,
+                {
+                    Self::__by_default().activate(name).map(Self::from)
+                }
+
                 /// The builder `bind` and `from_listener` start from: handlers made by the
                 /// handler's type (one `Default` cloned per request when it is `Clone`).
                 #[doc(hidden)]
