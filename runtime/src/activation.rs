@@ -3,8 +3,9 @@
 //!
 //! The manager sets `LISTEN_PID` (this process), `LISTEN_FDS` (how many, from descriptor 3
 //! on) and optionally `LISTEN_FDNAMES` (their names, `:`-separated). They are read once, the
-//! variables unset so that children do not see them, and each descriptor is marked
-//! close-on-exec; a server then takes one with [`Builder::activate_or_bind`] or
+//! variables unset so that children do not see them (take the sockets before starting
+//! threads: changing the environment races with threads that read it), and each
+//! descriptor is marked close-on-exec; a server then takes one with [`Builder::activate_or_bind`] or
 //! [`Builder::activate`], which check its type and family against the transport.
 //!
 //! [`Builder::activate_or_bind`]: crate::Builder::activate_or_bind
