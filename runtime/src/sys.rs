@@ -101,6 +101,20 @@ pub(crate) fn shut_down(fd: RawFd, how: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// Closes, for this process, what descriptor `fd` refers to, atomically: `fd` is left open
+/// on a new socket that is connected to nothing. The old socket closes unless another
+/// process holds it too (a worker's copy of a shared listener keeps listening), and a
+/// thread that uses `fd` later meets that inert socket, never a descriptor reused for
+/// something else (the technique of the JDK's pre-close).
+pub(crate) fn close_in_place(fd: RawFd) -> io::Result<()> {
+    let inert = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    // SAFETY: dup3 replaces `fd` (open, the caller's) with a copy of `inert`, atomically.
+    match unsafe { libc::dup3(inert.as_raw_fd(), fd, libc::O_CLOEXEC) } {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    }
+}
+
 /// In a child right after `fork`: asks the kernel to kill it when the thread that forked it
 /// ends (`PR_SET_PDEATHSIG`), and kills it at once if its parent `parent` is already gone
 /// (it could have died between the fork and the `prctl`).

@@ -94,3 +94,19 @@ fn a_socket_of_the_wrong_kind_is_refused_saying_what_it_is() {
         assert_eq!(error.to_string(), message);
     }
 }
+
+/// Stopping closes the listening socket for this server only: another holder of the same
+/// socket (a pre-forked worker's copy, here a clone) goes on listening and accepting.
+#[test]
+fn a_stop_leaves_a_shared_listening_socket_to_its_other_holders() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server =
+        Server::<Tcp, Threading, Echo>::from_listener(listener.try_clone().unwrap()).unwrap();
+    let serving = serve(server);
+    assert_echoes(&serving.address());
+    assert_eq!(serving.stop().close_within(SHORT), 0);
+    let _client = std::net::TcpStream::connect_timeout(&address, TIMEOUT).unwrap();
+    listener.set_nonblocking(false).unwrap();
+    assert!(listener.accept().is_ok(), "the other holder still accepts");
+}

@@ -55,11 +55,13 @@ fn accept(listener: &StreamListener) -> io::Result<Option<(Socket, SocketAddress
     }
 }
 
-/// Shuts the listening socket down: a TCP listener stops listening (connections still
-/// queued would be reset: the caller took them first), a unix one refuses new clients;
-/// either way blocked `accept`s return. Then the socket file goes.
+/// Closes the listening socket for this process (connections still queued would be reset:
+/// the caller took them first), so that new clients are refused, unless another process
+/// holds the same socket (a worker of a pre-forked server: it goes on listening there).
+/// The descriptor stays open on an inert socket until the server drops. Then the socket
+/// file goes.
 fn stop_listening(listener: &StreamListener) {
-    let _ = crate::sys::shut_down(listener.socket.as_raw_fd(), libc::SHUT_RDWR);
+    let _ = crate::sys::close_in_place(listener.socket.as_raw_fd());
     listener.socket_file.remove();
 }
 
