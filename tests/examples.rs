@@ -1255,3 +1255,88 @@ fn echo_refuses_a_passed_socket_of_the_wrong_kind() {
         "{said}"
     );
 }
+
+/// The messages a service manager reading `socket` got within `within`, one per datagram.
+fn notifications(
+    socket: &std::os::unix::net::UnixDatagram,
+    within: std::time::Duration,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return got;
+        }
+        socket.set_read_timeout(Some(left)).unwrap();
+        match socket.recv(&mut buf) {
+            Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(_) => return got,
+        }
+    }
+}
+
+/// Under a manager that set NOTIFY_SOCKET (a path, or `@name` in the abstract namespace),
+/// echo says READY=1 with its status, pings the watchdog at half WATCHDOG_USEC, and says
+/// STOPPING=1 when SIGTERM begins its stop.
+#[test]
+fn echo_notifies_readiness_status_watchdog_and_stopping() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    use std::time::Duration;
+    let dir = temp_dir("notify");
+    let path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&path);
+    let abstract_name = format!("socketserver-notify-{}", std::process::id());
+    let cases = [
+        (
+            UnixDatagram::bind(&path).unwrap(),
+            path.display().to_string(),
+        ),
+        (
+            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(&abstract_name).unwrap())
+                .unwrap(),
+            format!("@{abstract_name}"),
+        ),
+    ];
+    for (manager, notify_socket) in cases {
+        let mut child = Command::new(example("echo"))
+            .args(["--bind", "127.0.0.1:0"])
+            .env("NOTIFY_SOCKET", &notify_socket)
+            .env("WATCHDOG_USEC", "200000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let server = Running {
+            child,
+            address: line.trim().trim_start_matches("listening on ").to_owned(),
+        };
+        let first = notifications(&manager, Duration::from_millis(700));
+        assert!(
+            first[0].starts_with("READY=1\nSTATUS=active 0, completed 0"),
+            "{first:?}"
+        );
+        let pings = first
+            .iter()
+            .filter(|m| m.starts_with("WATCHDOG=1\n"))
+            .count();
+        assert!(
+            pings >= 2,
+            "{notify_socket}: {pings} watchdog pings in 0.7 s: {first:?}"
+        );
+        signal(&server, libc::SIGTERM);
+        let last = notifications(&manager, Duration::from_millis(500));
+        assert!(
+            last.iter().any(|m| m.starts_with("STOPPING=1\n")),
+            "{notify_socket}: {last:?}"
+        );
+        let (code, stderr) = server.stop(0);
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+}

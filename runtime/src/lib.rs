@@ -44,6 +44,7 @@ mod inflight;
 mod layer;
 mod lock;
 pub mod mixin;
+mod notify;
 mod poll;
 mod report;
 mod request;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::hooks::Hooks;
 use crate::mixin::Mixin;
+use crate::notify::Notifier;
 use crate::poll;
 use crate::routes::{self, Caught, SignalRegistration};
 use crate::server::Server;
@@ -27,6 +28,11 @@ where
     /// for up to `grace` and closes (see [`close_within`](Server::close_within)). A second
     /// signal during the grace period cuts the remaining requests at once. SIGHUP calls
     /// [`Hooks::reload`] and the server goes on serving. Returns how many requests were cut.
+    ///
+    /// Under a service manager that set `NOTIFY_SOCKET` (systemd's `Type=notify`), it says
+    /// `READY=1` as it starts serving, `STOPPING=1` when a stop begins, `STATUS=` with the
+    /// counters, and `WATCHDOG=1` at half `WATCHDOG_USEC` when the manager asked for it;
+    /// without the variable it sends nothing.
     ///
     /// The signal handlers only write a byte to a socket; they stay registered until this
     /// returns (after which the signals no longer stop the process by default: exit soon).
@@ -69,9 +75,17 @@ where
         let (done, mut done_writer) = UnixStream::pair()?;
         let handle = self.handle();
         let cut_before = handle.stats().cut;
+        let notifier = Notifier::from_environment();
+        let notifier = notifier.as_ref();
         thread::scope(|scope| {
-            scope.spawn(|| watch(&signals, &done, self, grace));
+            scope.spawn(|| watch(&signals, &done, self, grace, notifier));
+            if let Some(notifier) = notifier {
+                notifier.ready(&handle.stats());
+            }
             let served = self.serve_forever();
+            if let Some(notifier) = notifier {
+                notifier.stopping(&handle.stats());
+            }
             // Cut here or by the watcher (at the deadline, or on a second signal).
             self.close_gracefully(grace);
             let _ = done_writer.write_all(b"d");
@@ -162,6 +176,7 @@ fn watch<T, M, H, K>(
     done: &UnixStream,
     server: &Server<T, M, H, K>,
     grace: Duration,
+    notifier: Option<&Notifier>,
 ) where
     T: Transport,
     M: Mixin,
@@ -175,13 +190,25 @@ fn watch<T, M, H, K>(
         done.as_raw_fd(),
     ];
     let mut deadline: Option<Instant> = None;
+    let watchdog = notifier.and_then(|n| n.watchdog_interval());
+    let mut next_ping = watchdog.map(|every| Instant::now() + every);
     loop {
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let until = match (deadline, next_ping) {
+            (Some(d), Some(p)) => Some(d.min(p)),
+            (d, p) => d.or(p),
+        };
+        let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
         let Ok([signalled, reload, finished]) = poll::readable(fds, timeout) else {
             return;
         };
         if finished {
             return;
+        }
+        if let (Some(notifier), Some(every), Some(at)) = (notifier, watchdog, next_ping) {
+            if Instant::now() >= at {
+                notifier.alive(&handle.stats());
+                next_ping = Some(Instant::now() + every);
+            }
         }
         if reload && drain(&signals.reloads) > 0 {
             server.shared.hooks.reload();
@@ -189,6 +216,9 @@ fn watch<T, M, H, K>(
         // One byte per signal: two signals may be read at once.
         let mut received = if signalled { drain(&signals.stops) } else { 0 };
         if deadline.is_none() && received > 0 {
+            if let Some(notifier) = notifier {
+                notifier.stopping(&handle.stats());
+            }
             server.stop_accepting();
             deadline = Some(Instant::now() + grace);
             received -= 1;
