@@ -42,6 +42,7 @@ mod handler;
 mod hooks;
 mod inflight;
 mod layer;
+mod listeners;
 mod lock;
 pub mod mixin;
 mod notify;

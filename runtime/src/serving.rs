@@ -78,7 +78,6 @@ fn accept_waiting<T: Transport, H, K>(
 /// counts it, asks `verify_request`, admits it (unless it will run `in_a_child`), and returns
 /// the job that serves it; `None` when `verify_request` turned it away.
 pub(crate) fn admit<T, H, K>(
-    listener: &T::Listener,
     shared: &Arc<Context<H, K>>,
     incoming: T::Incoming,
     client_address: &SocketAddress,
@@ -99,10 +98,10 @@ where
     // In flight from now on, even while it waits for a pool worker: `max_connections`
     // holds before the job starts, and a graceful close waits for it.
     let admission = (!in_a_child).then(|| Admission::new(shared.handle.clone()));
-    // What a child closes first: the read end of the wake socket, and the server's socket
-    // unless the request replies through it.
-    let listener_fd = (!T::REPLIES_THROUGH_LISTENER).then(|| listener.as_raw_fd());
-    let inherited = in_a_child.then(|| [Some(shared.handle.wake().fd()), listener_fd]);
+    // What a child closes first: the read end of the wake socket, and the listening
+    // sockets of every stream server of the process (its own among them; a datagram
+    // server's socket is not one: the request replies through it).
+    let wake_fd = in_a_child.then(|| shared.handle.wake().fd());
     if in_a_child {
         T::prepare_child(&shared.config);
     }
@@ -110,8 +109,9 @@ where
     let job_address = client_address.clone();
     let job_server = shared.handle.clone();
     Some(move || {
-        if let Some(fds) = inherited {
-            fds.into_iter().flatten().for_each(sys::close);
+        if let Some(wake_fd) = wake_fd {
+            sys::close(wake_fd);
+            crate::listeners::close_all_in_child();
         }
         let ok = job_shared.run::<T>(incoming, job_address, job_server, admission);
         if in_a_child {
@@ -159,9 +159,7 @@ fn accept_and_serve<T, H, K>(
         match accept_waiting::<T, H, K>(listener, shared, &waiter, over) {
             Accepted::Stopped => return,
             Accepted::Request(incoming, client_address) => {
-                if let Some(job) =
-                    admit::<T, H, K>(listener, shared, incoming, &client_address, false)
-                {
+                if let Some(job) = admit::<T, H, K>(shared, incoming, &client_address, false) {
                     job();
                 }
             }
@@ -341,13 +339,8 @@ where
 
     /// Admits a request taken off the socket and hands it to the mixin.
     pub(crate) fn dispatch(&self, incoming: T::Incoming, client_address: &SocketAddress) {
-        let admitted = admit::<T, H, K>(
-            &self.listener,
-            &self.shared,
-            incoming,
-            client_address,
-            M::RUNS_IN_CHILDREN,
-        );
+        let admitted =
+            admit::<T, H, K>(&self.shared, incoming, client_address, M::RUNS_IN_CHILDREN);
         let Some(job) = admitted else { return };
         if let Err(e) = self.mixin.process(job) {
             let error = RequestError::error(Stage::Dispatch, e);

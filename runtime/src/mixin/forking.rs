@@ -116,8 +116,12 @@ impl Mixin for Forking {
         // Before the fork: every page the child touches costs it a page fault.
         let signals_caught = routes::caught();
         let tied = sys::on_main_thread();
-        // From the serving thread; the child only runs the job and leaves with `_exit`.
-        match sys::fork()? {
+        // From the serving thread; the child only runs the job and leaves with `_exit`. No
+        // listening socket is being made meanwhile (see `listeners`).
+        let forking = crate::listeners::forking();
+        let forked = sys::fork();
+        drop(forking);
+        match forked? {
             sys::Forked::Child => {
                 if tied {
                     sys::die_with_parent(self.pid);

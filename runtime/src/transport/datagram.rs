@@ -130,8 +130,6 @@ macro_rules! datagram_items {
         type Listener = DatagramListener;
         type Incoming = Datagram;
 
-        const REPLIES_THROUGH_LISTENER: bool = true;
-
         fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<DatagramListener> {
             bind(address, config, $wrap)
         }

@@ -50,10 +50,6 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// An accepted connection or a received datagram, before it becomes a request.
     type Incoming: Send + 'static;
 
-    /// Whether requests reply through the server's socket (datagrams), so that a request
-    /// running in a forked child needs it; a stream request has a connection of its own.
-    const REPLIES_THROUGH_LISTENER: bool = false;
-
     /// Creates the socket, applies `config` and binds (and listens, for streams).
     fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<Self::Listener>;
 

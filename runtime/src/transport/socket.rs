@@ -160,7 +160,7 @@ impl OwnedSocketFile {
 /// A socket file a unix server created; removed on drop, unless something else has since
 /// replaced it at that path.
 #[derive(Debug)]
-pub struct SocketFile {
+pub(crate) struct SocketFile {
     path: PathBuf,
     dev: u64,
     ino: u64,

@@ -21,6 +21,22 @@ use crate::shutdown::ServerHandle;
 pub struct StreamListener {
     socket: Socket,
     socket_file: OwnedSocketFile,
+    /// In the table forked children close.
+    registered: std::sync::Mutex<crate::listeners::Registered>,
+    /// Made by `bind` (ours alone), not adopted (perhaps shared with other processes).
+    bound: bool,
+}
+
+impl StreamListener {
+    fn new(socket: Socket, socket_file: Option<socket::SocketFile>, bound: bool) -> StreamListener {
+        let registered = crate::listeners::register(socket.as_raw_fd());
+        StreamListener {
+            socket,
+            socket_file: OwnedSocketFile::new(socket_file),
+            registered: std::sync::Mutex::new(registered),
+            bound,
+        }
+    }
 }
 
 impl AsRawFd for StreamListener {
@@ -30,21 +46,16 @@ impl AsRawFd for StreamListener {
 }
 
 fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamListener> {
+    let _making = crate::listeners::making();
     let (socket, socket_file) = socket::bind(address, Type::STREAM, config)?;
     socket.set_nonblocking(true)?;
-    Ok(StreamListener {
-        socket,
-        socket_file: OwnedSocketFile::new(socket_file),
-    })
+    Ok(StreamListener::new(socket, socket_file, true))
 }
 
 fn adopt(fd: std::os::fd::OwnedFd, unix: bool) -> io::Result<StreamListener> {
     let socket = socket::adopt(fd, Type::STREAM, unix)?;
     socket.set_nonblocking(true)?;
-    Ok(StreamListener {
-        socket,
-        socket_file: OwnedSocketFile::new(None),
-    })
+    Ok(StreamListener::new(socket, None, false))
 }
 
 fn accept(listener: &StreamListener) -> io::Result<Option<(Socket, SocketAddress)>> {
@@ -55,13 +66,19 @@ fn accept(listener: &StreamListener) -> io::Result<Option<(Socket, SocketAddress
     }
 }
 
-/// Closes the listening socket for this process (connections still queued would be reset:
-/// the caller took them first), so that new clients are refused, unless another process
-/// holds the same socket (a worker of a pre-forked server: it goes on listening there).
-/// The descriptor stays open on an inert socket until the server drops. Then the socket
-/// file goes.
+/// Stops the listening socket (connections still queued would be reset: the caller took
+/// them first), so that new clients are refused at once. One the server bound is shut down
+/// (whoever else holds a copy: a forked child still starting). One it adopted may be
+/// shared (a service manager's, a pre-forked worker's): it is closed for this process only,
+/// its descriptor replaced by an inert socket until the server drops, and goes on
+/// listening in its other holders. Then the socket file goes.
 fn stop_listening(listener: &StreamListener) {
-    let _ = crate::sys::close_in_place(listener.socket.as_raw_fd());
+    crate::lock::lock(&listener.registered).unregister();
+    let fd = listener.socket.as_raw_fd();
+    let _ = match listener.bound {
+        true => crate::sys::shut_down(fd, libc::SHUT_RDWR),
+        false => crate::sys::close_in_place(fd),
+    };
     listener.socket_file.remove();
 }
 
