@@ -22,7 +22,7 @@ where
 {
     /// Stops accepting for good, now, from any thread: shuts the server down (so that
     /// `serve_forever` returns), takes every connection (or datagram) the kernel had
-    /// already queued, to be served by [`close_within`](Server::close_within), and stops
+    /// already queued (at most `request_queue_size`), to be served by [`close_within`](Server::close_within), and stops
     /// listening: a client that comes later is refused at once (`ECONNREFUSED`; a unix
     /// socket file is removed) instead of being handshaken and left waiting, so a load
     /// balancer can retry it elsewhere. A second call does nothing.
@@ -41,7 +41,10 @@ where
         self.shared.handle.shutdown();
         let _ = T::set_blocking(&self.listener, false);
         let mut drained = lock(&self.drained);
-        loop {
+        // At most what the backlog holds: clients that keep coming meanwhile do not keep
+        // the stop from going on.
+        let most = self.shared.config.request_queue_size.max(1) as usize;
+        while drained.len() < most {
             match T::accept(&self.listener, &self.shared.config) {
                 Ok(Some(request)) => drained.push(request),
                 Ok(None) => break,

@@ -19,10 +19,12 @@ use crate::shutdown::ServerHandle;
 /// and the socket file it created for a unix server.
 #[derive(Debug)]
 pub struct StreamListener {
+    /// In the table forked children close. First, so dropped first: the descriptor leaves
+    /// the table before it closes and its number can be reused (a child must never close
+    /// a descriptor that became its own request's).
+    registered: std::sync::Mutex<crate::listeners::Registered>,
     socket: Socket,
     socket_file: OwnedSocketFile,
-    /// In the table forked children close.
-    registered: std::sync::Mutex<crate::listeners::Registered>,
     /// Made by `bind` (ours alone), not adopted (perhaps shared with other processes).
     bound: bool,
 }
