@@ -1,8 +1,7 @@
-//! A serving thread waits in the blocking `accept` or `recv` itself; a shutdown wakes it by
-//! sending the server's socket a connection or an empty datagram of its own. On every
-//! transport, the shutdown ends `serve_forever`, and its wake-up never reaches a handler, the
-//! counters or a later `serve_forever`. (That a wake-up left queued is recognised whenever it
-//! is taken is tested in the runtime's `poke` module, where it can be made deterministic.)
+//! A serving thread waits in the blocking `accept` or `recv` itself; a shutdown wakes it
+//! with a signal that interrupts the call (`blocked.rs`). On every transport, the shutdown
+//! ends `serve_forever`, and its wake-up never reaches a handler, the counters or a later
+//! `serve_forever`.
 
 mod common;
 
