@@ -65,8 +65,8 @@ where
     /// # impl RequestHandler<StreamRequest> for Echo {
     /// #     fn handle(&mut self, _: &mut StreamRequest) -> HandlerResult { Ok(()) }
     /// # }
+    /// let signals = ShutdownSignals::catch()?; // before binding: no socket file left behind
     /// let server = ThreadingTcpServer::<Echo>::bind("127.0.0.1:0")?;
-    /// let signals = ShutdownSignals::catch()?;
     /// println!("listening on {}", server.server_address()); // a supervisor may signal now
     /// server.serve_until(signals, std::time::Duration::from_secs(5))?;
     /// # Ok::<(), std::io::Error>(())
