@@ -33,24 +33,28 @@ static PASSED: Mutex<Option<Vec<Passed>>> = Mutex::new(None);
 /// Takes the passed socket named `name` (any, when `None`), the first one not yet taken.
 /// `Ok(None)` when the process was given none (or none of that name).
 pub(crate) fn take(name: Option<&str>) -> io::Result<Option<OwnedFd>> {
-    let mut passed = lock(&PASSED);
-    if passed.is_none() {
-        *passed = Some(read_environment()?);
-    }
-    let sockets = passed.as_mut().expect("read above");
-    let found = sockets
-        .iter()
-        .position(|p| name.is_none_or(|name| p.name == name));
-    Ok(found.map(|i| sockets.remove(i).socket))
+    with_passed(|sockets| {
+        let found = sockets
+            .iter()
+            .position(|p| name.is_none_or(|name| p.name == name));
+        found.map(|i| sockets.remove(i).socket)
+    })
 }
 
 /// How many sockets were passed and not yet taken (reading the environment if need be).
 pub fn passed_sockets() -> io::Result<usize> {
+    with_passed(|sockets| sockets.len())
+}
+
+/// Runs `f` on the sockets passed and not yet taken, read from the environment first if
+/// they were not yet.
+fn with_passed<R>(f: impl FnOnce(&mut Vec<Passed>) -> R) -> io::Result<R> {
     let mut passed = lock(&PASSED);
-    if passed.is_none() {
-        *passed = Some(read_environment()?);
-    }
-    Ok(passed.as_ref().map_or(0, Vec::len))
+    let sockets = match &mut *passed {
+        Some(sockets) => sockets,
+        None => passed.insert(read_environment()?),
+    };
+    Ok(f(sockets))
 }
 
 /// Reads and unsets `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES`; nothing when they are

@@ -87,15 +87,9 @@ impl Blocked {
                 return;
             }
             if start.elapsed() >= SIGNALS_GIVE_UP_AFTER {
+                // Once: every blocked call on the socket returns now; the loop waits for
+                // the threads to leave.
                 self.give_up();
-                // Every blocked call on the socket returns now; wait for them to leave.
-                while lock(&self.threads)
-                    .iter()
-                    .any(|t| t.waiting.load(Ordering::SeqCst))
-                {
-                    std::thread::sleep(pause);
-                }
-                return;
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(1));
