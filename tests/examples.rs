@@ -80,6 +80,20 @@ fn start(name: &str, args: &[&str], dir: &Path) -> Running {
     Running { child, address }
 }
 
+/// The echo example's mixins, each test runs under all of them.
+const MIXINS: [&str; 4] = ["sync", "threading", "forking", "pool"];
+
+/// Starts echo over TCP with `mixin` on a port of its own.
+fn start_echo(mixin: &str, dir: &Path) -> Running {
+    start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], dir)
+}
+
+/// Stops `server` with SIGTERM and checks it exits 0 (`what` names the case).
+fn stop_cleanly(server: Running, what: &str) {
+    let (code, stderr) = server.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{what}: {stderr}");
+}
+
 /// Runs a Python client script with the server address as `sys.argv[1]`; returns its stdout.
 fn python(script: &str, address: &str, dir: &Path) -> String {
     let out = Command::new("python3")
@@ -142,7 +156,7 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn echo_returns_every_byte_over_every_transport_and_mixin() {
     let dir = temp_dir("echo");
-    for mixin in ["sync", "threading", "forking", "pool"] {
+    for mixin in MIXINS {
         for transport in ["tcp", "udp", "unix-stream", "unix-datagram"] {
             let bind = match transport {
                 "tcp" | "udp" => "127.0.0.1:0".to_owned(),
@@ -287,23 +301,22 @@ for t in threads: t.start()
 for t in threads: t.join()
 print(sum(results))
 "#;
-    for mixin in ["sync", "threading", "forking", "pool"] {
-        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+    for mixin in MIXINS {
+        let server = start_echo(mixin, &dir);
         assert_eq!(
             python(script, &server.address, &dir).trim(),
             "100",
             "{mixin}"
         );
-        let (code, _) = server.stop(libc::SIGTERM);
-        assert_eq!(code, Some(0), "{mixin}");
+        stop_cleanly(server, mixin);
     }
 }
 
 #[test]
 fn echo_survives_a_client_that_resets_mid_request() {
     let dir = temp_dir("reset");
-    for mixin in ["sync", "threading", "forking", "pool"] {
-        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+    for mixin in MIXINS {
+        let server = start_echo(mixin, &dir);
         let script = r#"
 import socket, struct, sys
 host, port = sys.argv[1].rsplit(':', 1)
@@ -320,15 +333,15 @@ print(s.makefile('rb').read().decode().strip())
             "next",
             "{mixin}"
         );
-        assert_eq!(server.stop(libc::SIGTERM).0, Some(0), "{mixin}");
+        stop_cleanly(server, mixin);
     }
 }
 
 #[test]
 fn echo_finishes_a_conversation_in_flight_on_sigterm_and_exits_0() {
     let dir = temp_dir("sigterm");
-    for mixin in ["sync", "threading", "forking", "pool"] {
-        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+    for mixin in MIXINS {
+        let server = start_echo(mixin, &dir);
         let mut client = BufReader::new(connect(&server.address));
         assert_eq!(exchange(&mut client, "before\n"), "before\n");
         // SAFETY: signals our own child.
@@ -397,7 +410,7 @@ fn unix_socket_files_are_gone_after_exit() {
             &dir,
         );
         assert!(path.exists());
-        assert_eq!(server.stop(libc::SIGTERM).0, Some(0));
+        stop_cleanly(server, transport);
         assert!(!path.exists(), "{transport}: socket file left behind");
     }
 }
@@ -508,7 +521,7 @@ fn unix_counter_numbers_lines_across_clients() {
         run_with_input("unix_counter", &["--connect", &path], "c\n"),
         "3 c\n"
     );
-    assert_eq!(server.stop(libc::SIGTERM).0, Some(0));
+    stop_cleanly(server, "unix_counter");
     assert!(!Path::new(&path).exists());
 }
 
@@ -882,8 +895,8 @@ fn signal(server: &Running, signal: i32) {
 #[test]
 fn echo_keeps_serving_after_sighup_with_every_mixin() {
     let dir = temp_dir("sighup");
-    for mixin in ["sync", "threading", "forking", "pool"] {
-        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+    for mixin in MIXINS {
+        let server = start_echo(mixin, &dir);
         let mut in_flight = BufReader::new(connect(&server.address));
         assert_eq!(exchange(&mut in_flight, "before\n"), "before\n");
         signal(&server, libc::SIGHUP);
@@ -897,8 +910,7 @@ fn echo_keeps_serving_after_sighup_with_every_mixin() {
             "{mixin}: a new client"
         );
         drop(fresh);
-        let (code, stderr) = server.stop(libc::SIGTERM);
-        assert_eq!(code, Some(0), "{mixin}: {stderr}");
+        stop_cleanly(server, mixin);
     }
 }
 
@@ -909,8 +921,8 @@ fn echo_keeps_serving_after_sighup_with_every_mixin() {
 fn echo_refuses_new_clients_as_soon_as_a_stop_begins_with_every_mixin() {
     use std::time::{Duration, Instant};
     let dir = temp_dir("refused");
-    for mixin in ["sync", "threading", "forking", "pool"] {
-        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+    for mixin in MIXINS {
+        let server = start_echo(mixin, &dir);
         let mut in_flight = BufReader::new(connect(&server.address));
         assert_eq!(exchange(&mut in_flight, "before\n"), "before\n");
         let address: std::net::SocketAddr = server.address.parse().unwrap();
@@ -1048,8 +1060,8 @@ fn a_killed_forking_echo_leaves_no_child_and_frees_its_port() {
 fn echo_serves_a_client_past_2000_idle_connections_with_every_mixin() {
     use std::time::{Duration, Instant};
     let dir = temp_dir("idle");
-    for mixin in ["sync", "threading", "forking", "pool"] {
-        let server = start("echo", &["--mixin", mixin, "--bind", "127.0.0.1:0"], &dir);
+    for mixin in MIXINS {
+        let server = start_echo(mixin, &dir);
         let idle: Vec<std::net::TcpStream> = (0..2000).map(|_| connect(&server.address)).collect();
         let started = Instant::now();
         let mut client = BufReader::new(connect(&server.address));
@@ -1064,8 +1076,7 @@ fn echo_serves_a_client_past_2000_idle_connections_with_every_mixin() {
             started.elapsed()
         );
         drop((client, idle));
-        let (code, stderr) = server.stop(libc::SIGTERM);
-        assert_eq!(code, Some(0), "{mixin}: {stderr}");
+        stop_cleanly(server, mixin);
     }
 }
 
@@ -1078,8 +1089,7 @@ fn echo_takes_flags_written_with_an_equals_sign() {
         python(DATAGRAM_CLIENT, &server.address, &dir).trim(),
         "True"
     );
-    let (code, stderr) = server.stop(libc::SIGTERM);
-    assert_eq!(code, Some(0), "{stderr}");
+    stop_cleanly(server, "--transport=udp");
 }
 
 /// A value that names nothing is a usage error like an unknown flag: status 2, one line.
@@ -1219,8 +1229,7 @@ fn echo_serves_sockets_passed_by_socket_activation() {
             python(client, listen, &dir).starts_with("True"),
             "{transport}"
         );
-        let (code, stderr) = server.stop(libc::SIGTERM);
-        assert_eq!(code, Some(0), "{transport}: {stderr}");
+        stop_cleanly(server, transport);
     }
     assert!(path.exists(), "the manager's socket file is left in place");
 }
