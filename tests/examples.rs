@@ -344,8 +344,7 @@ fn echo_finishes_a_conversation_in_flight_on_sigterm_and_exits_0() {
         let server = start_echo(mixin, &dir);
         let mut client = BufReader::new(connect(&server.address));
         assert_eq!(exchange(&mut client, "before\n"), "before\n");
-        // SAFETY: signals our own child.
-        unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+        signal(&server, libc::SIGTERM);
         // Within the grace period the conversation goes on, then ends cleanly.
         assert_eq!(exchange(&mut client, "after\n"), "after\n", "{mixin}");
         client
