@@ -41,6 +41,7 @@ mod error;
 mod handler;
 mod hooks;
 mod inflight;
+mod job;
 mod layer;
 mod listeners;
 mod lock;

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::address::SocketAddress;
-use crate::admission::Admission;
 use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::handler::{run_handler, RequestHandler};
@@ -35,43 +34,38 @@ pub(crate) struct Context<H, K> {
     layers: Layers,
 }
 
-impl<H, K: Hooks> Context<H, K> {
-    /// Ends a request a layer refused before its handler ran: counted apart, reported only
-    /// at debug level (a scanner or a stalled handshake is no error of the server).
-    fn refused_by_layer<T: Transport>(
-        &self,
-        request: T::Request,
-        client_address: &SocketAddress,
-        error: io::Error,
-        admission: Option<Admission>,
-    ) -> bool {
-        let counters = self.handle.in_flight().counters();
-        counters.refused_by_layer.fetch_add(1, Ordering::Relaxed);
-        crate::report::debug(format_args!(
-            "connection from {client_address} refused before its handler: {error}"
-        ));
-        drop(request);
-        drop(admission);
-        false
-    }
+/// How a request served by [`Context::serve`] ended, with the request (when it was opened)
+/// for the caller to drop, which closes its connection, or to leave as it is in a child.
+pub(crate) enum Ended<R> {
+    /// It could not be opened (the failure was reported).
+    NotOpened,
+    /// A layer refused it before its handler (counted apart, reported at debug level).
+    Refused(R),
+    /// Its handler ran and it was closed: whether all went well.
+    Handled(R, bool),
+}
 
-    /// Runs one request through its handler and ends it; reports a failure through
-    /// `handle_error` (before the request ends, as Python does, so a client that sees its
-    /// connection close knows the error was reported). Returns whether it succeeded. The
-    /// request leaves the requests in flight (`admission` dropped) once it is counted.
-    ///
-    /// A request without admission runs in a forked child, whose exit status the server
-    /// counts, and which exits next: it is forgotten instead of dropped, since dropping would
-    /// only write to pages shared with the parent (the server handle's count, the
-    /// allocator's), each write a copy-on-write page fault. For the same reason the caller
-    /// clones `server` (the request's handle on its server) before the fork.
-    pub(crate) fn run<T: Transport>(
+impl<R> Ended<R> {
+    /// Whether the request succeeded.
+    pub(crate) fn ok(&self) -> bool {
+        matches!(self, Ended::Handled(_, true))
+    }
+}
+
+impl<H, K: Hooks> Context<H, K> {
+    /// Opens one request, runs its layers and its handler, and closes it (flush, `SHUT_WR`
+    /// or the reply); reports a failure through `handle_error`, before the request is
+    /// dropped, as Python does, so a client that sees its connection close knows the error
+    /// was reported. `attach` records the connection for a graceful stop's cut while the
+    /// layers and the handler run (what it returns is dropped before the connection can
+    /// close). Counting the end is the caller's.
+    pub(crate) fn serve<T: Transport, G>(
         &self,
         incoming: T::Incoming,
         client_address: SocketAddress,
         server: ServerHandle,
-        admission: Option<Admission>,
-    ) -> bool
+        attach: impl FnOnce(Option<std::os::fd::RawFd>) -> G,
+    ) -> Ended<T::Request>
     where
         H: RequestHandler<T::Request>,
     {
@@ -79,39 +73,39 @@ impl<H, K: Hooks> Context<H, K> {
             self.hooks.handle_error(&client_address, &error);
             false
         };
-        let count = |ok: bool| match &admission {
-            Some(_) => self.handle.in_flight().counters().record_end(ok),
-            None => ok,
-        };
         let opened = T::open_request(incoming, client_address.clone(), server, &self.config);
         let mut request = match opened {
             Ok(request) => request,
-            Err(e) => return count(report(RequestError::error(Stage::Setup, e))),
+            Err(e) => {
+                report(RequestError::error(Stage::Setup, e));
+                return Ended::NotOpened;
+            }
         };
-        let attached = admission
-            .as_ref()
-            .map(|a| a.attach(T::connection(&request)));
+        let attached = attach(T::connection(&request));
         // Attached first: a graceful stop's cut ends a layer waiting for a header too.
         if !self.layers.is_empty() {
             if let Err(e) = T::open_layers(&mut request, &self.layers) {
                 drop(attached);
-                return self.refused_by_layer::<T>(request, &client_address, e, admission);
+                self.handle
+                    .in_flight()
+                    .counters()
+                    .refused_by_layer
+                    .fetch_add(1, Ordering::Relaxed);
+                crate::report::debug(format_args!(
+                    "connection from {client_address} refused before its handler: {e}"
+                ));
+                return Ended::Refused(request);
             }
         }
         let handled = run_handler(&*self.create, &mut request).map_err(report);
         drop(attached); // forgotten before the connection can close
         let closed = T::close_request(&mut request);
-        match admission {
-            Some(_) => drop(request),
-            None => std::mem::forget(request),
-        }
-        let ok = count(match (handled, closed) {
+        let ok = match (handled, closed) {
             (Ok(()), Ok(())) => true,
             (Ok(()), Err(e)) => report(RequestError::error(Stage::Finish, e)),
             (Err(_), _) => false,
-        });
-        drop(admission);
-        ok
+        };
+        Ended::Handled(request, ok)
     }
 }
 

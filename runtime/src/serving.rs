@@ -17,15 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::address::SocketAddress;
-use crate::admission::Admission;
 use crate::blocked::Registration;
 use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::hooks::Hooks;
-use crate::mixin::Mixin;
+use crate::job::RequestJob;
+use crate::mixin::{Job, Mixin};
 use crate::poll;
 use crate::server::{Context, Server};
-use crate::sys;
 use crate::transport::Transport;
 use crate::RequestHandler;
 
@@ -74,54 +73,6 @@ fn accept_waiting<T: Transport, H, K>(
         .unwrap_or(Accepted::Stopped)
 }
 
-/// Admits a request taken off the socket (Python: the rest of `_handle_request_noblock`):
-/// counts it, asks `verify_request`, admits it (unless it will run `in_a_child`), and returns
-/// the job that serves it; `None` when `verify_request` turned it away.
-pub(crate) fn admit<T, H, K>(
-    shared: &Arc<Context<H, K>>,
-    incoming: T::Incoming,
-    client_address: &SocketAddress,
-    in_a_child: bool,
-) -> Option<impl FnOnce() -> bool + Send + 'static>
-where
-    T: Transport,
-    H: RequestHandler<T::Request>,
-    K: Hooks,
-{
-    let counters = shared.handle.in_flight().counters();
-    counters.accepted.fetch_add(1, Ordering::Relaxed);
-    if !shared.hooks.verify_request(client_address) {
-        counters.rejected.fetch_add(1, Ordering::Relaxed);
-        T::reject(incoming);
-        return None;
-    }
-    // In flight from now on, even while it waits for a pool worker: `max_connections`
-    // holds before the job starts, and a graceful close waits for it.
-    let admission = (!in_a_child).then(|| Admission::new(shared.handle.clone()));
-    // What a child closes first: the read end of the wake socket, and the listening
-    // sockets of every stream server of the process (its own among them; a datagram
-    // server's socket is not one: the request replies through it).
-    let wake_fd = in_a_child.then(|| shared.handle.wake().fd());
-    if in_a_child {
-        T::prepare_child(&shared.config);
-    }
-    let job_shared = shared.clone();
-    let job_address = client_address.clone();
-    let job_server = shared.handle.clone();
-    Some(move || {
-        if let Some(wake_fd) = wake_fd {
-            sys::close(wake_fd);
-            crate::listeners::close_all_in_child();
-        }
-        let ok = job_shared.run::<T>(incoming, job_address, job_server, admission);
-        if in_a_child {
-            // The child exits next (see `Context::run`).
-            std::mem::forget(job_shared);
-        }
-        ok
-    })
-}
-
 fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -159,8 +110,10 @@ fn accept_and_serve<T, H, K>(
         match accept_waiting::<T, H, K>(listener, shared, &waiter, over) {
             Accepted::Stopped => return,
             Accepted::Request(incoming, client_address) => {
-                if let Some(job) = admit::<T, H, K>(shared, incoming, &client_address, false) {
-                    job();
+                let admitted =
+                    RequestJob::<T, H, K>::admit(shared, incoming, &client_address, true);
+                if let Some(job) = admitted {
+                    job.run();
                 }
             }
             Accepted::Nothing => {}
@@ -339,8 +292,9 @@ where
 
     /// Admits a request taken off the socket and hands it to the mixin.
     pub(crate) fn dispatch(&self, incoming: T::Incoming, client_address: &SocketAddress) {
+        let tracked = !M::RUNS_IN_CHILDREN;
         let admitted =
-            admit::<T, H, K>(&self.shared, incoming, client_address, M::RUNS_IN_CHILDREN);
+            RequestJob::<T, H, K>::admit(&self.shared, incoming, client_address, tracked);
         let Some(job) = admitted else { return };
         if let Err(e) = self.mixin.process(job) {
             let error = RequestError::error(Stage::Dispatch, e);

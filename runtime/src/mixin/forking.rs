@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{Mixin, Waker};
+use super::{Job, Mixin, Waker};
 use crate::config::ServerConfig;
 use crate::lock::lock;
 use crate::poll;
@@ -104,18 +104,17 @@ impl Mixin for Forking {
         })
     }
 
-    fn process<J>(&self, job: J) -> io::Result<()>
-    where
-        J: FnOnce() -> bool + Send + 'static,
-    {
+    fn process<J: Job>(&self, job: J) -> io::Result<()> {
         // Only at the limit: the serving loop reaps on SIGCHLD, and a sweep before every
         // fork would cost a `wait4` per child per connection.
         if self.children().len() >= self.limit {
             self.reap(true);
         }
         // Before the fork: every page the child touches costs it a page fault.
+        job.prepare_fork();
         let signals_caught = routes::caught();
         let tied = sys::on_main_thread();
+        let wake_fd = self.waker.server().wake().fd();
         // From the serving thread; the child only runs the job and leaves with `_exit`. No
         // listening socket is being made meanwhile (see `listeners`).
         let forking = crate::listeners::forking();
@@ -132,7 +131,13 @@ impl Mixin for Forking {
                 if signals_caught {
                     sys::default_action(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
                 }
-                let ok = catch_unwind(AssertUnwindSafe(job)).unwrap_or(false);
+                // What a child holds of its parent's sockets: not the read end of the wake
+                // socket, nor the listening socket of any stream server of the process (its
+                // own among them; a datagram server's socket stays: the request replies
+                // through it).
+                sys::close(wake_fd);
+                crate::listeners::close_all_in_child();
+                let ok = catch_unwind(AssertUnwindSafe(|| job.run_in_child())).unwrap_or(false);
                 sys::exit_child(if ok { 0 } else { 1 })
             }
             sys::Forked::Parent(pid) => {

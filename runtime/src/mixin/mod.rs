@@ -40,11 +40,9 @@ pub trait Mixin: Send + Sync + Sized + 'static {
     /// Creates the mixin's state for a server with `config`.
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self>;
 
-    /// Runs `job` (here, on a thread, in a child process...). On error the job was not run
-    /// and has been dropped, which closes its connection.
-    fn process<J>(&self, job: J) -> io::Result<()>
-    where
-        J: FnOnce() -> bool + Send + 'static;
+    /// Runs `job` (here, on a thread, in a child process...) by calling one of its methods
+    /// there. On error the job was not run and has been dropped, which closes its connection.
+    fn process<J: Job>(&self, job: J) -> io::Result<()>;
 
     /// How many of the mixin's own threads take requests from the server's socket
     /// themselves, each serving what it takes (a `Pool` without a queue). 0 (the default):
@@ -80,6 +78,31 @@ pub trait Mixin: Send + Sync + Sized + 'static {
     /// `close_within` calls it, and dropping the server calls it again: a second call must
     /// do nothing more.
     fn close(&self) {}
+}
+
+/// An accepted request, ready to run where its [`Mixin`] decides: the mixin calls one of the
+/// `run` methods once, on the thread or in the process it chose. Each runs the handler and
+/// ends the request (its failures reported through the server's hooks), and returns whether
+/// it succeeded. Dropping a job instead closes its connection unserved.
+pub trait Job: Send + 'static {
+    /// Runs the request on the calling thread, which goes on to serve others (the serving
+    /// thread, a pool worker): the buffers the request used are kept for the thread's next.
+    fn run(self) -> bool;
+
+    /// Runs the request on a thread that ends with it (`Threading`): nothing is kept for a
+    /// next request, which would register thread-local destructors for nothing.
+    fn run_on_own_thread(self) -> bool;
+
+    /// Readies the calling thread to fork a child for this job: what the child would
+    /// otherwise set up itself (its buffers), since every page a child writes costs it a
+    /// copy-on-write page fault. Called on the thread that forks, before the fork.
+    fn prepare_fork(&self);
+
+    /// Runs the request in a child process just forked, which exits next: what the job
+    /// shares with the parent (its server's state, the allocator's pages) is left as it is
+    /// instead of dropped, since dropping would only write to those pages. The request is
+    /// not tracked as in flight, nor counted: the mixin counts the child's exit status.
+    fn run_in_child(self) -> bool;
 }
 
 /// An acceptor thread's part of a serving run (see [`Mixin::acceptors`]): waits for

@@ -7,11 +7,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use super::{Acceptor, Mixin, Waker};
+use super::{Acceptor, Job, Mixin, Waker};
 use crate::config::{request_thread, ServerConfig};
 use crate::lock::lock;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A job in the queue, boxed.
+type Queued = Box<dyn FnOnce() + Send>;
 
 /// Runs requests on a fixed set of worker threads (`pool_size`).
 ///
@@ -50,7 +51,7 @@ impl std::fmt::Debug for Workers {
 
 #[derive(Default)]
 struct State {
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<Queued>,
     /// The acceptor of the latest serving run, numbered so that a worker runs each once.
     acceptor: Option<(u64, Acceptor)>,
     runs: u64,
@@ -201,10 +202,7 @@ impl Mixin for Pool {
         self.shared.work.notify_all();
     }
 
-    fn process<J>(&self, job: J) -> io::Result<()>
-    where
-        J: FnOnce() -> bool + Send + 'static,
-    {
+    fn process<J: Job>(&self, job: J) -> io::Result<()> {
         // Without a queue, requests are handed over only between serving runs (see
         // `Workers::accept`), at most one per worker at a time (`has_capacity`).
         let mut state = self.shared.state();
@@ -216,7 +214,7 @@ impl Mixin for Pool {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         state.jobs.push_back(Box::new(move || {
-            job();
+            job.run();
         }));
         drop(state);
         self.shared.work.notify_one();

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{Mixin, Waker};
+use super::{Job, Mixin, Waker};
 use crate::config::ServerConfig;
 
 /// Runs each request in the serving thread, one after the other: the next client waits in
@@ -16,11 +16,8 @@ impl Mixin for Serial {
         Ok(Serial)
     }
 
-    fn process<J>(&self, job: J) -> io::Result<()>
-    where
-        J: FnOnce() -> bool + Send + 'static,
-    {
-        job();
+    fn process<J: Job>(&self, job: J) -> io::Result<()> {
+        job.run();
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{Mixin, Waker};
+use super::{Job, Mixin, Waker};
 use crate::config::{request_thread, ServerConfig};
 use crate::lock::lock;
 
@@ -57,12 +57,6 @@ impl Threading {
     }
 }
 
-/// Runs `job` on a thread that ends with it: nothing kept for a next request.
-fn serve_alone(job: impl FnOnce() -> bool) {
-    crate::request::keep_no_spare_buffers();
-    job();
-}
-
 impl Mixin for Threading {
     fn new(config: &ServerConfig, _waker: Waker) -> io::Result<Self> {
         let track = config.block_on_close && !config.daemon_threads;
@@ -72,13 +66,10 @@ impl Mixin for Threading {
         })
     }
 
-    fn process<J>(&self, job: J) -> io::Result<()>
-    where
-        J: FnOnce() -> bool + Send + 'static,
-    {
+    fn process<J: Job>(&self, job: J) -> io::Result<()> {
         let Some(tracked) = &self.tracked else {
             request_thread(self.stack_size).spawn(move || {
-                serve_alone(job);
+                job.run_on_own_thread();
             })?;
             return Ok(());
         };
@@ -88,7 +79,7 @@ impl Mixin for Threading {
         running.next_id += 1;
         let finished = tracked.finished.clone();
         let handle = request_thread(self.stack_size).spawn(move || {
-            serve_alone(job);
+            job.run_on_own_thread();
             lock(&finished).push(id);
         })?;
         running.threads.insert(id, handle);

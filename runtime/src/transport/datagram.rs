@@ -155,7 +155,7 @@ macro_rules! datagram_items {
             receive(listener, config)
         }
 
-        fn prepare_child(_config: &ServerConfig) {
+        fn prepare_request_buffers(_config: &ServerConfig) {
             // The datagram's buffer comes from this thread already; the reply's not.
             prepare_spare_buffer(None, true);
         }

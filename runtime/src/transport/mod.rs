@@ -72,10 +72,11 @@ pub trait Transport: Send + Sync + Sized + 'static {
         config: &ServerConfig,
     ) -> io::Result<Option<(Self::Incoming, SocketAddress)>>;
 
-    /// Readies the serving thread to fork a child that will open a request: what the child
-    /// would otherwise set up itself (each page it writes is a copy-on-write page fault).
-    /// Called before each fork of a `Forking` server. Default: nothing to ready.
-    fn prepare_child(config: &ServerConfig) {
+    /// Readies the calling thread's spare buffers (see `request/spare.rs`) for the next
+    /// request `open_request` opens on it: allocated and set up ahead, as a thread about to
+    /// fork a child for the request wants (each page the child writes is a copy-on-write
+    /// page fault). Default: nothing to ready.
+    fn prepare_request_buffers(config: &ServerConfig) {
         let _ = config;
     }
 

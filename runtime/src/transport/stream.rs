@@ -115,7 +115,7 @@ macro_rules! stream_items {
             Ok(accept(listener)?.map(|(s, a)| (($wrap)(s), a)))
         }
 
-        fn prepare_child(config: &ServerConfig) {
+        fn prepare_request_buffers(config: &ServerConfig) {
             prepare_spare_buffer(Some(config.rbufsize.max(1)), false);
         }
 

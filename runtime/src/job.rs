@@ -1,0 +1,115 @@
+//! A request taken off the socket and admitted: the [`Job`] a mixin runs where it decides.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::address::SocketAddress;
+use crate::admission::Admission;
+use crate::hooks::Hooks;
+use crate::mixin::Job;
+use crate::server::{Context, Ended};
+use crate::shutdown::ServerHandle;
+use crate::transport::Transport;
+use crate::RequestHandler;
+
+/// One request of a server with transport `T`, handler `H` and hooks `K`, ready to run.
+pub(crate) struct RequestJob<T: Transport, H, K> {
+    context: Arc<Context<H, K>>,
+    incoming: T::Incoming,
+    client_address: SocketAddress,
+    /// The request's handle on its server, cloned here (before a fork: see `run_in_child`).
+    server: ServerHandle,
+    /// In the in-flight table from now on; `None` when the mixin runs requests in child
+    /// processes, which it limits and counts itself (`Mixin::RUNS_IN_CHILDREN`).
+    admission: Option<Admission>,
+}
+
+impl<T, H, K> RequestJob<T, H, K>
+where
+    T: Transport,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    /// Admits a request taken off the socket (Python: the rest of `_handle_request_noblock`):
+    /// counts it, asks `verify_request`, and, when `tracked`, enters it into the in-flight
+    /// table; `None` when `verify_request` turned it away.
+    pub(crate) fn admit(
+        context: &Arc<Context<H, K>>,
+        incoming: T::Incoming,
+        client_address: &SocketAddress,
+        tracked: bool,
+    ) -> Option<Self> {
+        let counters = context.handle.in_flight().counters();
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        if !context.hooks.verify_request(client_address) {
+            counters.rejected.fetch_add(1, Ordering::Relaxed);
+            T::reject(incoming);
+            return None;
+        }
+        Some(RequestJob {
+            // In flight from now on, even while it waits for a pool worker:
+            // `max_connections` holds before the job starts, and a graceful close waits
+            // for it.
+            admission: tracked.then(|| Admission::new(context.handle.clone())),
+            server: context.handle.clone(),
+            context: context.clone(),
+            incoming,
+            client_address: client_address.clone(),
+        })
+    }
+}
+
+impl<T, H, K> Job for RequestJob<T, H, K>
+where
+    T: Transport,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    fn run(self) -> bool {
+        let RequestJob {
+            context,
+            incoming,
+            client_address,
+            server,
+            admission,
+        } = self;
+        let attach = |fd| admission.as_ref().map(|a| a.attach(fd));
+        let ended = context.serve::<T, _>(incoming, client_address, server, attach);
+        let ok = ended.ok();
+        // A refusal is counted apart; the rest as completed or failed.
+        let counted = admission.is_some() && !matches!(ended, Ended::Refused(_));
+        drop(ended); // the connection closes
+        if counted {
+            context.handle.in_flight().counters().record_end(ok);
+        }
+        drop(admission);
+        ok
+    }
+
+    fn run_on_own_thread(self) -> bool {
+        crate::request::keep_no_spare_buffers();
+        self.run()
+    }
+
+    fn prepare_fork(&self) {
+        T::prepare_request_buffers(&self.context.config);
+    }
+
+    fn run_in_child(self) -> bool {
+        let RequestJob {
+            context,
+            incoming,
+            client_address,
+            server,
+            admission,
+        } = self;
+        let ended = context.serve::<T, _>(incoming, client_address, server, |_| ());
+        let ok = ended.ok();
+        // The child exits next: its copies of the connection and of the server's state go
+        // with it, unwritten.
+        std::mem::forget(ended);
+        std::mem::forget(context);
+        std::mem::forget(admission);
+        ok
+    }
+}
