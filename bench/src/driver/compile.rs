@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::common::median;
 
+/// The server written with `#[handler]` and `server!`.
 const MACROS_MAIN: &str = r#"use socketserver::prelude::*;
 use std::io;
 
@@ -40,6 +41,7 @@ fn main() -> io::Result<()> {
 }
 "#;
 
+/// The server written against `Server<Tcp, Threading, H>`, its handler by hand.
 const GENERIC_MAIN: &str = r#"use socketserver_runtime::mixin::Threading;
 use socketserver_runtime::transport::Tcp;
 use socketserver_runtime::{HandlerResult, RequestHandler, Server, ServerConfig, StreamRequest};
@@ -84,14 +86,21 @@ pub struct Times {
     pub error: Option<String>,
 }
 
+/// One crate to build.
 struct Example {
+    /// What it is, for the report.
     name: &'static str,
+    /// Its package name.
     package: &'static str,
+    /// Its `[dependencies]` line.
     dependency: String,
+    /// Its dependencies, for the report.
     depends_on: &'static str,
+    /// Its `src/main.rs`.
     main: &'static str,
 }
 
+/// The workspace's root directory.
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -117,6 +126,7 @@ fn write(example: &Example) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Runs `cargo ARGS --offline` in the crate at `dir`; returns the seconds it took.
 fn cargo(dir: &Path, args: &[&str]) -> Result<f64, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let start = Instant::now();
@@ -137,6 +147,7 @@ fn cargo(dir: &Path, args: &[&str]) -> Result<f64, String> {
     }
 }
 
+/// Marks the crate's `main.rs` as changed.
 fn touch(dir: &Path) -> Result<(), String> {
     let main = dir.join("src/main.rs");
     let file = std::fs::File::options()
@@ -147,11 +158,9 @@ fn touch(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", main.display()))
 }
 
-/// Measures both crates (debug profile, as in an edit-compile loop): clean, crate only,
-/// and `rebuilds` incremental rebuilds each, alternating.
-pub fn measure(rebuilds: usize) -> Vec<Times> {
-    let root = workspace();
-    let examples = [
+/// The two crates: the server written with the macros, and against the generic type.
+fn examples(root: &Path) -> [Example; 2] {
+    [
         Example {
             name: "macros (`#[handler]` + `server!`)",
             package: "compile-macros",
@@ -172,7 +181,13 @@ pub fn measure(rebuilds: usize) -> Vec<Times> {
             depends_on: "socketserver-runtime only",
             main: GENERIC_MAIN,
         },
-    ];
+    ]
+}
+
+/// Measures both crates (debug profile, as in an edit-compile loop): clean, crate only,
+/// and `rebuilds` incremental rebuilds each, alternating.
+pub fn measure(rebuilds: usize) -> Vec<Times> {
+    let examples = examples(&workspace());
     let mut results: Vec<Times> = Vec::new();
     let mut dirs = Vec::new();
     for example in &examples {

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -46,45 +46,7 @@ impl Paths {
             .ok_or("the driver has no directory")?
             .to_path_buf();
         if let Ok(cargo) = std::env::var("CARGO") {
-            // `cargo run --bin bench` builds only the driver: build its siblings too.
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-            let profile = if cfg!(debug_assertions) {
-                vec![]
-            } else {
-                vec!["--release"]
-            };
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--bins",
-                    "--features",
-                    "tokio",
-                    "--manifest-path",
-                ])
-                .arg(&manifest)
-                .args(profile)
-                .status()
-                .map_err(|e| format!("cargo build: {e}"))?;
-            if !status.success() {
-                return Err("building the servers and loadgen binaries failed".into());
-            }
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-            let status = Command::new(std::env::var("CARGO").unwrap_or_default())
-                .args([
-                    "build",
-                    "--quiet",
-                    "--release",
-                    "--example",
-                    "echo",
-                    "--manifest-path",
-                ])
-                .arg(&workspace)
-                .status()
-                .map_err(|e| format!("cargo build: {e}"))?;
-            if !status.success() {
-                return Err("building the echo example failed".into());
-            }
+            build_siblings(&cargo)?;
         }
         let servers = dir.join("servers");
         let loadgen = dir.join("loadgen");
@@ -111,6 +73,39 @@ impl Paths {
             python: python.to_string(),
             work,
         })
+    }
+}
+
+/// Builds what `cargo run --bin bench` does not (it builds only the driver): the other
+/// binaries of this package, in the driver's profile, and the echo example in release.
+fn build_siblings(cargo: &str) -> Result<(), String> {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let profile: &[&str] = if cfg!(debug_assertions) {
+        &[]
+    } else {
+        &["--release"]
+    };
+    let bins = ["--quiet", "--bins", "--features", "tokio"];
+    let args: Vec<&str> = bins.iter().chain(profile).copied().collect();
+    cargo_build(cargo, &args, &bench, "the servers and loadgen binaries")?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let example = ["--quiet", "--release", "--example", "echo"];
+    cargo_build(cargo, &example, &workspace, "the echo example")
+}
+
+/// `cargo build ARGS --manifest-path MANIFEST`; `what` names what it builds.
+fn cargo_build(cargo: &str, args: &[&str], manifest: &Path, what: &str) -> Result<(), String> {
+    let status = Command::new(cargo)
+        .arg("build")
+        .args(args)
+        .arg("--manifest-path")
+        .arg(manifest)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building {what} failed"))
     }
 }
 
@@ -152,28 +147,7 @@ impl Server {
             Some(path) => path.display().to_string(),
             None => "127.0.0.1:0".to_string(),
         };
-        let mut cmd = match kind.launch {
-            Launch::Rust => {
-                let mut cmd = command(&paths.servers, pinned);
-                cmd.args(["--kind", kind.name]);
-                cmd
-            }
-            Launch::Python(mixin) => {
-                let mut cmd = command(Path::new(&paths.python), pinned);
-                cmd.arg(&paths.python_script).args(["--mixin", mixin]);
-                cmd
-            }
-            Launch::Example(mixin) => {
-                let mut cmd = command(&paths.echo, pinned);
-                cmd.args(["--mixin", mixin]);
-                cmd
-            }
-        };
-        let transport_name = match kind.launch {
-            Launch::Example(_) => transport.example_name(),
-            _ => transport.name(),
-        };
-        cmd.args(["--transport", transport_name, "--bind", &bind]);
+        let mut cmd = server_command(paths, kind, transport, pinned, &bind);
         let stderr = paths.work.join(format!("server{run}.err"));
         let log = File::create(&stderr).map_err(|e| format!("{}: {e}", stderr.display()))?;
         cmd.stdin(Stdio::null())
@@ -184,16 +158,7 @@ impl Server {
             .spawn()
             .map_err(|e| format!("starting {}: {e}", kind.name))?;
         let pid = child.id();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if let Some(addr) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
+        let said = listening_address(child.stdout.take().expect("piped stdout"));
         let mut server = Server {
             child,
             pid,
@@ -201,7 +166,7 @@ impl Server {
             stderr,
             socket_file,
         };
-        match rx.recv_timeout(START_TIMEOUT) {
+        match said.recv_timeout(START_TIMEOUT) {
             Ok(addr) => {
                 server.addr = Addr::parse(&addr)?;
                 Ok(server)
@@ -246,6 +211,54 @@ impl Server {
     }
 }
 
+/// The command that starts `kind` over `transport`, bound to `bind`.
+fn server_command(
+    paths: &Paths,
+    kind: &Kind,
+    transport: Transport,
+    pinned: bool,
+    bind: &str,
+) -> Command {
+    let mut cmd = match kind.launch {
+        Launch::Rust => {
+            let mut cmd = command(&paths.servers, pinned);
+            cmd.args(["--kind", kind.name]);
+            cmd
+        }
+        Launch::Python(mixin) => {
+            let mut cmd = command(Path::new(&paths.python), pinned);
+            cmd.arg(&paths.python_script).args(["--mixin", mixin]);
+            cmd
+        }
+        Launch::Example(mixin) => {
+            let mut cmd = command(&paths.echo, pinned);
+            cmd.args(["--mixin", mixin]);
+            cmd
+        }
+    };
+    let transport_name = match kind.launch {
+        Launch::Example(_) => transport.example_name(),
+        _ => transport.name(),
+    };
+    cmd.args(["--transport", transport_name, "--bind", bind]);
+    cmd
+}
+
+/// Reads a server's `stdout` on a thread of its own; the address it says it listens on
+/// (`listening on ADDR`) comes out of the returned channel.
+fn listening_address(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    rx
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
@@ -272,8 +285,6 @@ pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     ))
 }
 
-/// Runs the load generator on `spec` (pinned to CPU 0 when `pinned`) and returns what it
-/// measured. Killed if it overstays its bound.
 /// Waits for `child` to exit and collects its output; past `bound` it is killed and the
 /// error names it `what`.
 pub fn output_within(child: Child, bound: Duration, what: &str) -> Result<Output, String> {
@@ -293,6 +304,8 @@ pub fn output_within(child: Child, bound: Duration, what: &str) -> Result<Output
     }
 }
 
+/// Runs the load generator on `spec` (pinned to CPU 0 when `pinned`) and returns what it
+/// measured. Killed if it overstays its bound.
 pub fn loadgen(paths: &Paths, spec: &Spec, pinned: bool) -> Result<Outcome, String> {
     let mut cmd = command(&paths.loadgen, pinned);
     cmd.args(["--scenario", spec.scenario.name()])

@@ -1,13 +1,17 @@
 //! Counting a server's system calls: `strace -f -c -p PID` attached for the length of one
-//! load, detached with SIGTERM, its summary parsed.
+//! load, detached with SIGTERM, its summary parsed; and the calls per operation, from the
+//! counts of a short and a long run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use super::report::num;
 
 /// Calls per system call name, and the total.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -45,6 +49,70 @@ impl Counts {
         }
         counts
     }
+}
+
+/// System calls per operation, from the difference between two run lengths.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Syscalls {
+    /// Every call.
+    pub per_op: f64,
+    /// Per system call, largest first (those of at least 0.01 per operation).
+    pub by_name: Vec<(String, f64)>,
+    /// Failed calls per operation, per system call.
+    pub errors_by_name: Vec<(String, f64)>,
+}
+
+impl Syscalls {
+    /// The calls per operation of the long run beyond the short one (`ops` operations
+    /// each, and their counts), so that starting and stopping cancel.
+    pub fn between(short: (u64, &Counts), long: (u64, &Counts)) -> Result<Syscalls, String> {
+        let ops = long.0 as f64 - short.0 as f64;
+        if ops <= 0.0 {
+            return Err(format!("run lengths {} and {} ops", short.0, long.0));
+        }
+        Ok(Syscalls {
+            per_op: (long.1.total() as f64 - short.1.total() as f64) / ops,
+            by_name: per_op_by_name(&short.1.calls, &long.1.calls, ops),
+            errors_by_name: per_op_by_name(&short.1.errors, &long.1.errors, ops),
+        })
+    }
+
+    /// The calls by name, and the failing ones: `read 1.00, write 1.00 (failing: ...)`.
+    pub fn breakdown(&self) -> String {
+        let mut s = listed(&self.by_name);
+        if !self.errors_by_name.is_empty() {
+            let _ = write!(s, " (failing: {})", listed(&self.errors_by_name));
+        }
+        s
+    }
+}
+
+/// Per system call, `long` minus `short` over `ops`: those of at least 0.01, largest first.
+fn per_op_by_name(
+    short: &BTreeMap<String, u64>,
+    long: &BTreeMap<String, u64>,
+    ops: f64,
+) -> Vec<(String, f64)> {
+    let names: BTreeSet<&String> = long.keys().chain(short.keys()).collect();
+    let mut v: Vec<(String, f64)> = names
+        .into_iter()
+        .map(|name| {
+            let d = *long.get(name).unwrap_or(&0) as f64 - *short.get(name).unwrap_or(&0) as f64;
+            (name.clone(), d / ops)
+        })
+        .filter(|(_, v)| v.abs() >= 0.01)
+        .collect();
+    v.sort_by(|x, y| y.1.total_cmp(&x.1));
+    v
+}
+
+/// `name value, name value, ...`.
+fn listed(per_name: &[(String, f64)]) -> String {
+    per_name
+        .iter()
+        .map(|(n, v)| format!("{n} {}", num(*v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A running `strace -f -c` on a process.
@@ -141,5 +209,20 @@ mod tests {
         assert_eq!(c.errors["wait4"], 35);
         assert_eq!(c.calls["openat"], 1050);
         assert_eq!(c.total(), 1120);
+    }
+
+    #[test]
+    fn syscalls_per_op_are_the_difference_of_two_runs() {
+        let counts = |read, write, failed| Counts {
+            calls: [("read".into(), read), ("write".into(), write)].into(),
+            errors: [("read".into(), failed)].into(),
+        };
+        let s =
+            Syscalls::between((100, &counts(150, 120, 0)), (300, &counts(350, 320, 100))).unwrap();
+        assert_eq!(s.per_op, 2.0);
+        assert_eq!(s.by_name, [("read".into(), 1.0), ("write".into(), 1.0)]);
+        assert_eq!(s.errors_by_name, [("read".into(), 0.5)]);
+        assert_eq!(s.breakdown(), "read 1.00, write 1.00 (failing: read 0.50)");
+        assert!(Syscalls::between((300, &counts(1, 1, 0)), (300, &counts(2, 2, 0))).is_err());
     }
 }
