@@ -64,6 +64,14 @@ pub mod __private {
 
     use socketserver_runtime::BoxError;
 
+    /// A trusted proxy `server!` checked already.
+    pub fn trusted_proxy(text: &str) -> socketserver_runtime::proxy::TrustedProxy {
+        match text.parse() {
+            Ok(proxy) => proxy,
+            Err(e) => panic!("server! let through {e}"),
+        }
+    }
+
     /// How a `server!` type's `bind` makes each request's handler, chosen by the handler's
     /// type (autoref specialisation: `(&HandlerSource::<H>::new()).each_request()` finds
     /// [`SharedDefault`] first when `H` is `Clone + Send + Sync`, else [`FreshDefault`]).

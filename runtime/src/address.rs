@@ -56,6 +56,18 @@ impl SocketAddress {
         }
     }
 
+    /// A unix socket address from a name's bytes as a PROXY v2 header carries them: a path,
+    /// or an abstract name after a NUL byte; `None` when empty or too long.
+    pub(crate) fn unix_from_bytes(name: &[u8]) -> Option<SocketAddress> {
+        use std::os::unix::ffi::OsStrExt;
+        if name.is_empty() {
+            return None;
+        }
+        let path = Path::new(std::ffi::OsStr::from_bytes(name));
+        let addr = SockAddr::unix(path).ok()?;
+        Some(SocketAddress::Unix(UnixAddress(addr)))
+    }
+
     pub(crate) fn to_sockaddr(&self) -> SockAddr {
         match self {
             SocketAddress::Inet(addr) => SockAddr::from(*addr),

@@ -86,6 +86,17 @@ pub struct ServerConfig {
     /// Threading and Pool: stack size of each request thread in bytes; 0 (the default) keeps
     /// Rust's default (2 MiB, or `RUST_MIN_STACK`). Lower it to hold many idle connections.
     pub thread_stack_size: usize,
+    /// Stream transports: every connection starts with a PROXY protocol header (v1 or v2)
+    /// from the load balancer in front, and the handler's `client_address` is the client it
+    /// names (see [`proxy`](crate::proxy)). Default false. Binding a datagram server with it
+    /// fails.
+    pub proxy_protocol: bool,
+    /// With `proxy_protocol`: how long a connection has to send its whole header before it
+    /// is closed unserved. Default 3 s (the protocol's advice); `None` waits forever.
+    pub proxy_header_timeout: Option<Duration>,
+    /// With `proxy_protocol`: the peers allowed to send a header; a connection from any
+    /// other is closed unserved. Empty (the default): every peer must send one, and may.
+    pub trusted_proxies: Vec<crate::proxy::TrustedProxy>,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +122,9 @@ impl Default for ServerConfig {
             pool_queue_size: 0,
             max_connections: 0,
             thread_stack_size: 0,
+            proxy_protocol: false,
+            proxy_header_timeout: Some(Duration::from_secs(3)),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -83,6 +83,23 @@ impl RequestError {
         matches!(self.cause, Cause::Panic(_))
     }
 
+    /// True when the peer went away: the error is an I/O error of a connection reset,
+    /// aborted or no longer connected, a broken pipe, or an end of stream in the middle of
+    /// something (`UnexpectedEof`). A server may report these more quietly than its own
+    /// failures; the default hooks report them like any other.
+    pub fn is_disconnect(&self) -> bool {
+        let Cause::Error(error) = &self.cause else {
+            return false;
+        };
+        error.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            use std::io::ErrorKind::*;
+            matches!(
+                e.kind(),
+                ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe | UnexpectedEof
+            )
+        })
+    }
+
     /// The panic message, when the handler panicked with a string.
     pub fn panic_message(&self) -> Option<&str> {
         match &self.cause {

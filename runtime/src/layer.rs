@@ -6,9 +6,10 @@
 use std::any::Any;
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::address::SocketAddress;
-use crate::request::StreamSocket;
+use crate::request::{RFile, StreamSocket};
 
 /// Opens each connection of a stream server before its handler runs, in the request's own
 /// thread or child (never in the serving loop), in the order the layers were added to the
@@ -71,6 +72,7 @@ impl std::fmt::Debug for dyn Session {
 /// leave for the handler.
 pub struct Opening<'a> {
     socket: &'a StreamSocket,
+    rfile: &'a mut RFile,
     client_address: &'a mut SocketAddress,
     peer_address: &'a mut Option<SocketAddress>,
     extensions: &'a mut Extensions,
@@ -79,12 +81,14 @@ pub struct Opening<'a> {
 impl<'a> Opening<'a> {
     pub(crate) fn new(
         socket: &'a StreamSocket,
+        rfile: &'a mut RFile,
         client_address: &'a mut SocketAddress,
         peer_address: &'a mut Option<SocketAddress>,
         extensions: &'a mut Extensions,
     ) -> Opening<'a> {
         Opening {
             socket,
+            rfile,
             client_address,
             peer_address,
             extensions,
@@ -94,6 +98,50 @@ impl<'a> Opening<'a> {
     /// The accepted socket, to read a header from or run a handshake over.
     pub fn socket(&self) -> &StreamSocket {
         self.socket
+    }
+
+    /// Reads a header the connection starts with (a PROXY protocol header) into the
+    /// handler's read buffer until `parse` finds it complete, and consumes it: what came
+    /// after it, even in the same segment, stays buffered for rfile (or a later layer's
+    /// `read_header`), so nothing is read past the header and a header that arrives with
+    /// the first request costs no read of its own.
+    ///
+    /// `parse` gets the bytes so far and returns the header's value and length once
+    /// complete, `None` while more must be read, or an error for bytes that cannot begin a
+    /// header (decide early: a client that sends something else should not wait for the
+    /// deadline). Fails with [`io::ErrorKind::InvalidData`] past `max` bytes,
+    /// [`io::ErrorKind::TimedOut`] at `deadline` (`None`: no limit) and
+    /// [`io::ErrorKind::UnexpectedEof`] when the peer closes first. Reads the socket's own
+    /// bytes: call it before any layer opens a session.
+    ///
+    /// ```
+    /// use socketserver::{Opening, Session, StreamLayer};
+    /// use std::io;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// /// Each connection starts with a line naming its tenant.
+    /// struct Tenant;
+    ///
+    /// impl StreamLayer for Tenant {
+    ///     fn open(&self, conn: &mut Opening<'_>) -> io::Result<Option<Box<dyn Session>>> {
+    ///         let deadline = Instant::now() + Duration::from_secs(2);
+    ///         let name = conn.read_header(64, Some(deadline), |bytes| {
+    ///             Ok(bytes.iter().position(|&b| b == b'\n').map(|end| {
+    ///                 (String::from_utf8_lossy(&bytes[..end]).into_owned(), end + 1)
+    ///             }))
+    ///         })?;
+    ///         conn.insert(name);
+    ///         Ok(None)
+    ///     }
+    /// }
+    /// ```
+    pub fn read_header<V>(
+        &mut self,
+        max: usize,
+        deadline: Option<Instant>,
+        parse: impl FnMut(&[u8]) -> io::Result<Option<(V, usize)>>,
+    ) -> io::Result<V> {
+        self.rfile.read_header(max, deadline, parse)
     }
 
     /// Who the handler will be told the connection is from: the socket's peer, unless a

@@ -48,6 +48,7 @@ mod lock;
 pub mod mixin;
 mod notify;
 mod poll;
+pub mod proxy;
 mod report;
 mod request;
 mod routes;

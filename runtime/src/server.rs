@@ -97,13 +97,25 @@ impl<H, K: Hooks> Context<H, K> {
                 return Ended::Refused(request);
             }
         }
+        // A load balancer's own connection (a health check) ends by hanging up, often with
+        // a reset: that is no error to report.
+        let probe = T::is_probe(&request);
+        let report = |error: RequestError| {
+            if probe && error.is_disconnect() {
+                crate::report::debug(format_args!(
+                    "a probe from {client_address} hung up: {error}"
+                ));
+                return true;
+            }
+            report(error)
+        };
         let handled = run_handler(&*self.create, &mut request).map_err(report);
         drop(attached); // forgotten before the connection can close
         let closed = T::close_request(&mut request);
         let ok = match (handled, closed) {
             (Ok(()), Ok(())) => true,
             (Ok(()), Err(e)) => report(RequestError::error(Stage::Finish, e)),
-            (Err(_), _) => false,
+            (Err(ok), _) => ok,
         };
         Ended::Handled(request, ok)
     }
@@ -430,6 +442,7 @@ where
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
+    let layers = crate::proxy::layers_for::<T>(&config, layers)?;
     let address = T::local_address(&listener)?;
     let socket = listener.as_raw_fd();
     let handle = ServerHandle::new(address, config.max_connections, socket)?;
@@ -439,7 +452,7 @@ where
         hooks,
         config,
         handle,
-        layers: layers.into(),
+        layers,
     });
     Ok(Server {
         mixin,

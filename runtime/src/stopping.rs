@@ -25,22 +25,31 @@ where
     /// already queued (at most `request_queue_size`), to be served by [`close_within`](Server::close_within), and stops
     /// listening: a client that comes later is refused at once (`ECONNREFUSED`; a unix
     /// socket file is removed) instead of being handshaken and left waiting, so a load
-    /// balancer can retry it elsewhere. A second call does nothing.
+    /// balancer can retry it elsewhere. A second call returns once the first is done.
     ///
-    /// Between the last connection taken and the listening socket's shutdown, a TCP client
-    /// can still be reset (microseconds). With `defer_accept`, a client that connected and
+    /// A TCP socket the server bound starts no handshake from the start of the stop (a
+    /// socket filter drops SYNs), so a client that connects meanwhile is refused once its
+    /// SYN is sent again, rather than queued after the last connection taken and reset;
+    /// only a handshake under way then that completes after the last `accept` (a round
+    /// trip, microseconds) can still be reset. Unix sockets have no such filter: a client
+    /// that connects between the last connection taken and the shutdown is reset. With
+    /// `defer_accept`, a client that connected and
     /// has sent nothing yet is not in the queue to take: it is reset too. With
     /// `allow_reuse_port`, connections the kernel had hashed to this socket are moved to
     /// another socket on the port only with `net.ipv4.tcp_migrate_req=1`; they are reset
     /// otherwise.
     pub fn stop_accepting(&self) {
+        // Held to the end: a second caller (the serving thread's `close_within` while a
+        // signal watcher stops the server) returns only once the queue is taken, so that it
+        // serves what was taken instead of finding nothing yet.
+        let mut drained = lock(&self.drained);
         if self.stopped_listening.swap(true, Ordering::SeqCst) {
             return;
         }
         // No thread waits in `accept` after this, and none enters it again.
         self.shared.handle.shutdown();
         let _ = T::set_blocking(&self.listener, false);
-        let mut drained = lock(&self.drained);
+        T::stop_handshakes(&self.listener);
         // At most what the backlog holds: clients that keep coming meanwhile do not keep
         // the stop from going on.
         let most = self.shared.config.request_queue_size.max(1) as usize;

@@ -36,6 +36,9 @@ server! {
         wbufsize: 0,
         daemon_threads: true,
         block_on_close: false,
+        proxy_protocol: true,
+        proxy_header_timeout: 1.5,
+        trusted_proxies: ["10.0.0.0/8", "::1", "unix"],
     }
 }
 
@@ -67,6 +70,7 @@ server! {
         wbufsize: 4294967295,
         replace_stale_socket: true,
         max_children: 1048576,
+        proxy_protocol: true,
     }
 }
 
@@ -90,6 +94,10 @@ fn main() -> std::io::Result<()> {
     assert!(tcp.disable_nagle_algorithm);
     assert_eq!((tcp.rbufsize, tcp.wbufsize), (1024, 0));
     assert!(tcp.daemon_threads && !tcp.block_on_close);
+    assert!(tcp.proxy_protocol);
+    assert_eq!(tcp.proxy_header_timeout, Some(Duration::from_millis(1500)));
+    let trusted: Vec<String> = tcp.trusted_proxies.iter().map(|t| t.to_string()).collect();
+    assert_eq!(trusted, ["10.0.0.0/8", "::1/128", "unix"]);
 
     let udp = UdpAll::config();
     assert!(!udp.allow_reuse_address && !udp.allow_reuse_port && !udp.dual_stack);
@@ -106,7 +114,8 @@ fn main() -> std::io::Result<()> {
         Some(Duration::from_secs(365 * 24 * 3600))
     );
     assert_eq!((unix.rbufsize, unix.wbufsize), (1, u32::MAX as usize));
-    assert!(unix.replace_stale_socket);
+    assert!(unix.replace_stale_socket && unix.proxy_protocol);
+    assert!(unix.trusted_proxies.is_empty());
     assert_eq!(unix.max_children, 1 << 20);
 
     let unix_dgram = UnixDatagramAll::config();

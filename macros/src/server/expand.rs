@@ -70,6 +70,11 @@ pub fn expand(server: &Server) -> TokenStream {
             Value::Nanos(n) => {
                 quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#n)))
             }
+            Value::Proxies(list) => quote! {
+                ::std::vec![#(
+                    #private::trusted_proxy(#list)
+                ),*]
+            },
         };
         quote!(__config.#field = #value;)
     });

@@ -49,6 +49,9 @@ pub enum ValueType {
     },
     /// Seconds, as an integer or float literal greater than zero.
     Seconds,
+    /// A list of trusted proxies: string literals, each a network (`"10.0.0.0/8"`), an
+    /// address or `"unix"`.
+    Proxies,
 }
 
 /// The type of an integer field of `ServerConfig`: the value is written with this suffix, so
@@ -123,10 +126,27 @@ pub struct OptionSpec {
     pub name: &'static str,
     pub ty: ValueType,
     pub applies: Applies,
+    /// The boolean option that must be `true` for this one to mean anything.
+    pub needs: Option<&'static str>,
 }
 
 const fn option(name: &'static str, ty: ValueType, applies: Applies) -> OptionSpec {
-    OptionSpec { name, ty, applies }
+    OptionSpec {
+        name,
+        ty,
+        applies,
+        needs: None,
+    }
+}
+
+/// An option of the PROXY protocol, which needs `proxy_protocol: true`.
+const fn proxy_option(name: &'static str, ty: ValueType) -> OptionSpec {
+    OptionSpec {
+        name,
+        ty,
+        applies: Applies::Stream,
+        needs: Some("proxy_protocol"),
+    }
 }
 
 const BOOL: ValueType = ValueType::Bool;
@@ -209,6 +229,9 @@ pub const OPTIONS: &[OptionSpec] = &[
         },
         Applies::Mixins(&["Threading", "Pool"]),
     ),
+    option("proxy_protocol", BOOL, Applies::Stream),
+    proxy_option("proxy_header_timeout", ValueType::Seconds),
+    proxy_option("trusted_proxies", ValueType::Proxies),
 ];
 
 /// A count from 1 to `max`.

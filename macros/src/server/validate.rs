@@ -35,6 +35,8 @@ pub enum Value {
     Bool(bool),
     Int(u64, IntType),
     Nanos(u64),
+    /// Trusted proxies, each checked (`"10.0.0.0/8"`, `"unix"`).
+    Proxies(Vec<syn::LitStr>),
 }
 
 /// Checks `decl`. Returns the server to declare and the errors found, if any; where a part is
@@ -125,6 +127,7 @@ pub fn validate(decl: &Declaration) -> (Server<'_>, Option<syn::Error>) {
             options.push((spec, &entry.key, value));
         }
     }
+    check_needs(&options, &mut errors);
     let server = Server {
         attrs,
         vis: &decl.vis,
@@ -281,6 +284,96 @@ fn check_applies(
     );
 }
 
+/// Reports an option set without the boolean option it needs set to `true`.
+fn check_needs(options: &[(&'static OptionSpec, &Ident, Value)], errors: &mut Errors) {
+    for (spec, key, _) in options {
+        let Some(needed) = spec.needs else { continue };
+        let on = options
+            .iter()
+            .any(|(s, _, v)| s.name == needed && matches!(v, Value::Bool(true)));
+        if !on {
+            errors.at(
+                key,
+                format!(
+                    "`{}` means nothing without `{needed}: true`: add it, or remove `{}`",
+                    spec.name, spec.name
+                ),
+            );
+        }
+    }
+}
+
+/// Checks a trusted proxy as the runtime parses it: a network with its prefix length, an
+/// address, or `unix`.
+fn trusted_proxy(text: &str) -> Result<(), String> {
+    if text == "unix" {
+        return Ok(());
+    }
+    let (address, prefix) = match text.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix)),
+        None => (text, None),
+    };
+    let bits = match address.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_ipv4() => 32,
+        Ok(_) => 128,
+        Err(_) => {
+            return Err(format!(
+                "`{text}` is not a trusted proxy: write a network (`\"10.0.0.0/8\"`, `\"::1/128\"`), an address, or `\"unix\"`"
+            ))
+        }
+    };
+    match prefix {
+        Some(p)
+            if !p.bytes().all(|b| b.is_ascii_digit())
+                || p.parse().map_or(true, |p: u8| p > bits) =>
+        {
+            Err(format!(
+                "`{text}`: the prefix length must be a number from 0 to {bits}"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The trusted proxies of `trusted_proxies = ["10.0.0.0/8", "unix"]`, each checked.
+fn proxies(value: &TokenStream, errors: &mut Errors) -> Option<Value> {
+    let shape = "`trusted_proxies` takes a list of strings, as `[\"10.0.0.0/8\", \"unix\"]`";
+    let Ok(Expr::Array(array)) = syn::parse2::<Expr>(value.clone()) else {
+        errors.at(value, format!("{shape}, found `{}`", tidy(value)));
+        return None;
+    };
+    let mut list = Vec::new();
+    let mut ok = true;
+    for element in &array.elems {
+        match element {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            }) => match trusted_proxy(&s.value()) {
+                Ok(()) => list.push(s.clone()),
+                Err(message) => {
+                    errors.at(s, message);
+                    ok = false;
+                }
+            },
+            other => {
+                errors.at(
+                    other,
+                    format!("{shape}, found `{}`", tidy(other.to_token_stream())),
+                );
+                ok = false;
+            }
+        }
+    }
+    if list.is_empty() && ok {
+        errors.at(
+            value,
+            "`trusted_proxies` is empty: list the proxies, or remove it to accept a header from every peer",
+        );
+        ok = false;
+    }
+    ok.then_some(Value::Proxies(list))
+}
+
 /// A literal option value as written: `true`, `5`, `0.25`, or a negated number.
 enum Literal {
     Lit(Lit),
@@ -309,6 +402,9 @@ fn parse_value(spec: &OptionSpec, entry: &Entry, errors: &mut Errors) -> Option<
         errors.at(&entry.value, message);
         None
     };
+    if let ValueType::Proxies = spec.ty {
+        return proxies(&entry.value, errors);
+    }
     match (spec.ty, literal(&entry.value)) {
         (ValueType::Bool, Literal::Lit(Lit::Bool(b))) => Some(Value::Bool(b.value)),
         (ValueType::Bool, _) => error(format!("`{name}` takes `true` or `false`, found `{found}`")),
@@ -336,6 +432,7 @@ fn parse_value(spec: &OptionSpec, entry: &Entry, errors: &mut Errors) -> Option<
         (ValueType::Seconds, _) => error(format!(
             "`{name}` takes seconds as a number (`5`, `0.25`), found `{found}`"
         )),
+        (ValueType::Proxies, _) => unreachable!("checked above"),
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
@@ -292,6 +292,75 @@ impl RFile {
     }
 }
 
+impl RFile {
+    /// Reads the header the connection starts with into the buffer until `parse` finds it
+    /// complete, and consumes it (see [`Opening::read_header`]). Reads the socket itself,
+    /// without blocking while it has bytes: a header that came with the first request costs
+    /// the one read the handler would have made.
+    pub(crate) fn read_header<V>(
+        &mut self,
+        max: usize,
+        deadline: Option<Instant>,
+        mut parse: impl FnMut(&[u8]) -> io::Result<Option<(V, usize)>>,
+    ) -> io::Result<V> {
+        loop {
+            let held = &self.buf[self.pos..];
+            if !held.is_empty() {
+                if let Some((value, len)) = parse(held)? {
+                    self.consume(len);
+                    return Ok(value);
+                }
+            }
+            if held.len() >= max {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("header longer than {max} bytes"),
+                ));
+            }
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            if self.buf.len() == self.buf.capacity() {
+                self.buf.reserve_exact(max - self.buf.len());
+            }
+            let room = max - self.buf.len();
+            let socket = SockRef::from(&*self.socket.0);
+            let read = sys::read_into_spare(&mut self.buf, room, |spare| {
+                let room = spare.len().min(room);
+                Ok((
+                    socket.recv_with_flags(&mut spare[..room], libc::MSG_DONTWAIT)?,
+                    (),
+                ))
+            });
+            match read {
+                Ok((0, ())) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the connection ended before its header did",
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let remaining = match deadline {
+                        Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                            Some(remaining) if !remaining.is_zero() => Some(remaining),
+                            _ => {
+                                return Err(io::Error::new(
+                                    io::ErrorKind::TimedOut,
+                                    "no complete header in time",
+                                ))
+                            }
+                        },
+                        None => None,
+                    };
+                    crate::poll::readable([self.socket.0.as_raw_fd()], remaining)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 impl Drop for RFile {
     fn drop(&mut self) {
         super::spare::keep(std::mem::take(&mut self.buf));
@@ -441,6 +510,7 @@ impl StreamRequest {
         for layer in layers {
             let mut opening = Opening::new(
                 &self.socket,
+                &mut self.rfile,
                 &mut self.client_address,
                 &mut self.peer_address,
                 &mut self.extensions,

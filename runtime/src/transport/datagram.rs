@@ -129,6 +129,7 @@ macro_rules! datagram_items {
         type Request = DatagramRequest;
         type Listener = DatagramListener;
         type Incoming = Datagram;
+        const STREAM: bool = false;
 
         fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<DatagramListener> {
             bind(address, config, $wrap)

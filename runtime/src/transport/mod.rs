@@ -50,6 +50,9 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// An accepted connection or a received datagram, before it becomes a request.
     type Incoming: Send + 'static;
 
+    /// Whether requests are connections, which layers (a PROXY header, TLS) can open.
+    const STREAM: bool;
+
     /// Creates the socket, applies `config` and binds (and listens, for streams).
     fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<Self::Listener>;
 
@@ -99,6 +102,13 @@ pub trait Transport: Send + Sync + Sized + 'static {
         Ok(())
     }
 
+    /// Whether the request is a load balancer's own connection (a PROXY `LOCAL` or
+    /// `UNKNOWN` header: a health check), whose hanging up is no error. Default: false.
+    fn is_probe(request: &Self::Request) -> bool {
+        let _ = request;
+        false
+    }
+
     /// The connection of a request (its descriptor, open until the request is dropped),
     /// which a graceful shutdown shuts down when the request outlives its grace period;
     /// `None` for requests that cannot linger (datagrams).
@@ -107,6 +117,14 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// Ends a request after its handler: flushes and shuts a connection down so the client
     /// reads EOF, or sends a datagram's reply.
     fn close_request(request: &mut Self::Request) -> io::Result<()>;
+
+    /// Called at the start of a graceful stop, before the requests already queued are
+    /// taken: has the socket queue no new request, where it can, so that what is taken is
+    /// all there will be (TCP: no handshake completes any more; see `stop_listening`).
+    /// Default: nothing.
+    fn stop_handshakes(listener: &Self::Listener) {
+        let _ = listener;
+    }
 
     /// Stops taking requests for good, at once, at the start of a graceful stop (after the
     /// requests already queued were taken): a stream socket stops listening, so that a new

@@ -68,6 +68,54 @@ fn accept(listener: &StreamListener) -> io::Result<Option<(Socket, SocketAddress
     }
 }
 
+/// Has a listening socket the server bound start no new handshake, so that the drain that
+/// follows takes (nearly) the last connection there will be: a TCP socket drops every SYN
+/// from now on (a socket filter), so a client that connects meanwhile sends its SYN again
+/// and is refused once the socket stops listening, instead of being queued after the last
+/// `accept` and reset. Handshakes already under way complete as before. An adopted socket
+/// is left alone (its other holders go on serving it, and this process takes nothing more
+/// from it); a unix socket cannot filter its connections.
+fn stop_handshakes(listener: &StreamListener) {
+    let tcp = listener
+        .socket
+        .local_addr()
+        .is_ok_and(|a| a.as_socket().is_some());
+    if listener.bound && tcp {
+        let _ = listener.socket.attach_filter(&DROP_SYNS);
+    }
+}
+
+/// A classic BPF socket filter for a TCP listener (it sees each segment from its TCP
+/// header on): a SYN without ACK is dropped (0 bytes kept), anything else kept whole.
+const DROP_SYNS: [libc::sock_filter; 5] = [
+    // The flags byte of the TCP header.
+    bpf(
+        (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16,
+        0,
+        0,
+        13,
+    ),
+    bpf(
+        (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16,
+        0,
+        0,
+        0x12,
+    ),
+    // SYN set and ACK clear: the next instruction (drop), else skip it (keep).
+    bpf(
+        (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        0,
+        1,
+        0x02,
+    ),
+    bpf((libc::BPF_RET | libc::BPF_K) as u16, 0, 0, 0),
+    bpf((libc::BPF_RET | libc::BPF_K) as u16, 0, 0, u32::MAX),
+];
+
+const fn bpf(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
 /// Stops the listening socket (connections still queued would be reset: the caller took
 /// them first), so that new clients are refused at once. One the server bound is shut down
 /// (whoever else holds a copy: a forked child still starting). One it adopted may be
@@ -75,12 +123,12 @@ fn accept(listener: &StreamListener) -> io::Result<Option<(Socket, SocketAddress
 /// its descriptor replaced by an inert socket until the server drops, and goes on
 /// listening in its other holders. Then the socket file goes.
 fn stop_listening(listener: &StreamListener) {
-    crate::lock::lock(&listener.registered).unregister();
     let fd = listener.socket.as_raw_fd();
     let _ = match listener.bound {
         true => crate::sys::shut_down(fd, libc::SHUT_RDWR),
         false => crate::sys::close_in_place(fd),
     };
+    crate::lock::lock(&listener.registered).unregister();
     listener.socket_file.remove();
 }
 
@@ -91,6 +139,7 @@ macro_rules! stream_items {
         type Request = StreamRequest;
         type Listener = StreamListener;
         type Incoming = StreamSocket;
+        const STREAM: bool = true;
 
         fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamListener> {
             bind(address, config)
@@ -128,6 +177,12 @@ macro_rules! stream_items {
             StreamRequest::new(incoming, client_address, server, config)
         }
 
+        fn is_probe(request: &StreamRequest) -> bool {
+            request
+                .get::<crate::proxy::ProxyHeader>()
+                .is_some_and(|header| header.local)
+        }
+
         fn open_layers(
             request: &mut StreamRequest,
             layers: &[std::sync::Arc<dyn crate::layer::StreamLayer>],
@@ -142,6 +197,10 @@ macro_rules! stream_items {
         fn close_request(request: &mut StreamRequest) -> io::Result<()> {
             request.close();
             Ok(())
+        }
+
+        fn stop_handshakes(listener: &StreamListener) {
+            stop_handshakes(listener);
         }
 
         fn stop_listening(listener: &StreamListener) {
