@@ -9,7 +9,11 @@
 //! 2 s for room in a full queue (a sender faster than the readers is paced by them), then
 //! the member that does not keep up is dropped from the room, its connection shut down.
 //!
+//! Behind a load balancer with `--proxy-protocol`, members are named by the address their
+//! PROXY header gives.
+//!
 //!     cargo run --release --example chat -- [--bind ADDR]     (default 127.0.0.1:9000)
+//!         [--proxy-protocol [--trusted-proxy NET|unix ...]]
 
 mod common;
 
@@ -294,15 +298,19 @@ server! {
 fn main() -> std::process::ExitCode {
     common::main(
         "chat",
-        "chat [--bind ADDR] (default 127.0.0.1:9000)",
-        &["bind"],
+        "chat [--bind ADDR] [--proxy-protocol [--trusted-proxy NET|unix ...]] \
+(default 127.0.0.1:9000)",
+        &[&["bind"], common::PROXY_FLAGS].concat(),
         |flags| {
+            let proxying = common::Proxying::from_flags(flags, true)?;
             // Before binding: a signal from now on stops the server cleanly (no socket file left).
             let signals = ShutdownSignals::catch()?;
-            let server = ChatServer::bind_with_handler(
-                flags.value_or("bind", "127.0.0.1:9000"),
-                Chat::default(),
-            )?;
+            // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
+            let server: ChatServer = ChatServer::builder()
+                .handler(Chat::default())
+                .configure(|config| proxying.apply(config))
+                .activate_or_bind(flags.value_or("bind", "127.0.0.1:9000"))?
+                .into();
             common::announce(server.server_address())?;
             server.serve_until(signals, common::GRACE).map(drop)
         },

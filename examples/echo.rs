@@ -4,8 +4,14 @@
 //!
 //!     cargo run --release --example echo -- [--transport tcp|udp|unix-stream|unix-datagram]
 //!         [--mixin sync|threading|forking|pool] [--bind ADDR]
+//!         [--proxy-protocol [--trusted-proxy NET|unix ...]]
 //!
 //! Each transport x mixin is its own `server!` type, picked at run time from the flags.
+//! Behind a load balancer that sends PROXY protocol headers (HAProxy's `send-proxy-v2`,
+//! nginx's `proxy_protocol on`), `--proxy-protocol` makes every connection start with one;
+//! `--trusted-proxy` (repeatable) accepts them only from those peers. Under a service
+//! manager that passes it a socket (`LISTEN_FDS`), it serves that socket and `--bind` is
+//! ignored; with `NOTIFY_SOCKET` it reports when it is ready and when it stops.
 
 mod common;
 #[path = "common/echo.rs"]
@@ -20,15 +26,19 @@ use socketserver::prelude::*;
 
 const USAGE: &str = "echo [--transport tcp|udp|unix-stream|unix-datagram] \
 [--mixin sync|threading|forking|pool] [--bind ADDR] \
+[--proxy-protocol [--trusted-proxy NET|unix ...]] \
 (defaults: tcp, threading, 127.0.0.1:9000 or echo.sock for unix transports)";
 
 /// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM, closes gracefully.
 macro_rules! serve {
-    ($server:ident, $address:expr) => {{
+    ($server:ident, $address:expr, $proxying:expr) => {{
         // Before binding: a signal from now on stops the server cleanly (no socket file left).
         let signals = ShutdownSignals::catch()?;
         // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
-        let server = $server::activate_or_bind($address)?;
+        let server: $server = $server::builder()
+            .configure(|config| $proxying.apply(config))
+            .activate_or_bind($address)?
+            .into();
         common::announce(server.server_address())?;
         let cut = server.serve_until(signals, common::GRACE)?;
         if cut > 0 {
@@ -47,23 +57,25 @@ fn run(flags: &common::Flags) -> io::Result<()> {
         "127.0.0.1:9000"
     };
     let address = flags.value_or("bind", default);
+    let stream = !matches!(transport, "udp" | "unix-datagram");
+    let proxying = common::Proxying::from_flags(flags, stream)?;
     match (transport, mixin) {
-        ("tcp", "sync") => serve!(TcpSync, address),
-        ("tcp", "threading") => serve!(TcpThreading, address),
-        ("tcp", "forking") => serve!(TcpForking, address),
-        ("tcp", "pool") => serve!(TcpPool, address),
-        ("udp", "sync") => serve!(UdpSync, address),
-        ("udp", "threading") => serve!(UdpThreading, address),
-        ("udp", "forking") => serve!(UdpForking, address),
-        ("udp", "pool") => serve!(UdpPool, address),
-        ("unix-stream", "sync") => serve!(UnixStreamSync, address),
-        ("unix-stream", "threading") => serve!(UnixStreamThreading, address),
-        ("unix-stream", "forking") => serve!(UnixStreamForking, address),
-        ("unix-stream", "pool") => serve!(UnixStreamPool, address),
-        ("unix-datagram", "sync") => serve!(UnixDatagramSync, address),
-        ("unix-datagram", "threading") => serve!(UnixDatagramThreading, address),
-        ("unix-datagram", "forking") => serve!(UnixDatagramForking, address),
-        ("unix-datagram", "pool") => serve!(UnixDatagramPool, address),
+        ("tcp", "sync") => serve!(TcpSync, address, proxying),
+        ("tcp", "threading") => serve!(TcpThreading, address, proxying),
+        ("tcp", "forking") => serve!(TcpForking, address, proxying),
+        ("tcp", "pool") => serve!(TcpPool, address, proxying),
+        ("udp", "sync") => serve!(UdpSync, address, proxying),
+        ("udp", "threading") => serve!(UdpThreading, address, proxying),
+        ("udp", "forking") => serve!(UdpForking, address, proxying),
+        ("udp", "pool") => serve!(UdpPool, address, proxying),
+        ("unix-stream", "sync") => serve!(UnixStreamSync, address, proxying),
+        ("unix-stream", "threading") => serve!(UnixStreamThreading, address, proxying),
+        ("unix-stream", "forking") => serve!(UnixStreamForking, address, proxying),
+        ("unix-stream", "pool") => serve!(UnixStreamPool, address, proxying),
+        ("unix-datagram", "sync") => serve!(UnixDatagramSync, address, proxying),
+        ("unix-datagram", "threading") => serve!(UnixDatagramThreading, address, proxying),
+        ("unix-datagram", "forking") => serve!(UnixDatagramForking, address, proxying),
+        ("unix-datagram", "pool") => serve!(UnixDatagramPool, address, proxying),
         (transport, mixin) => Err(common::usage_error(format!(
             "no echo server for transport `{transport}` with mixin `{mixin}`; usage: {USAGE}"
         ))),
@@ -71,5 +83,6 @@ fn run(flags: &common::Flags) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    common::main("echo", USAGE, &["transport", "mixin", "bind"], run)
+    let known = [&["transport", "mixin", "bind"], common::PROXY_FLAGS].concat();
+    common::main("echo", USAGE, &known, run)
 }

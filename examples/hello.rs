@@ -1,6 +1,7 @@
 //! The smallest server: greets each TCP client by address. `docs/MACROS.md` shows its expansion.
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use socketserver::prelude::*;
 
@@ -31,7 +32,10 @@ fn main() -> io::Result<()> {
         println!("usage: hello [ADDR] (default 127.0.0.1:9001)");
         return Ok(());
     }
-    let server = HelloServer::bind(&address)?;
+    // A socket passed by a service manager (LISTEN_FDS) if any, else the address.
+    let server = HelloServer::activate_or_bind(&address)?;
     println!("listening on {}", server.server_address());
-    server.serve_forever()
+    // SIGINT/SIGTERM: stop, giving a client being greeted a second; readiness to a service
+    // manager (NOTIFY_SOCKET) once serving.
+    server.serve_until_signal(Duration::from_secs(1)).map(drop)
 }

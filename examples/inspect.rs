@@ -7,7 +7,11 @@
 //! `431 Request Header Fields Too Large`, and the connection is closed; at most 64 KiB of a
 //! line is ever held.
 //!
+//! Behind a load balancer with `--proxy-protocol`, `client:` is the client the PROXY header
+//! names and `proxy:` the balancer's own address.
+//!
 //!     cargo run --release --example inspect -- [--mixin sync|threading|forking] [--bind ADDR]
+//!         [--proxy-protocol [--trusted-proxy NET|unix ...]]
 
 mod common;
 
@@ -16,9 +20,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use socketserver::prelude::*;
+use socketserver::proxy::ProxyHeader;
 
-const USAGE: &str =
-    "inspect [--mixin sync|threading|forking] [--bind ADDR] (defaults: threading, 127.0.0.1:8000)";
+const USAGE: &str = "inspect [--mixin sync|threading|forking] [--bind ADDR] \
+[--proxy-protocol [--trusted-proxy NET|unix ...]] (defaults: threading, 127.0.0.1:8000)";
 
 /// The longest request or header line, its CRLF included (Python's `http.server._MAXLINE`).
 const MAX_LINE: usize = 65536;
@@ -81,8 +86,17 @@ struct Inspect {
 impl Inspect {
     fn handle(&mut self, req: &mut StreamRequest) -> io::Result<()> {
         let thread = std::thread::current();
+        // The balancer's address, when a PROXY header named someone else.
+        let proxy = match req.get::<ProxyHeader>() {
+            Some(header) => format!(
+                "proxy: {} (PROXY {:?})\n",
+                req.peer_address(),
+                header.version
+            ),
+            None => String::new(),
+        };
         let report = format!(
-            "server: {} on {}\nsocket: {:?}\nclient: {}\nthread: {} ({:?}), process {}\n",
+            "server: {} on {}\nsocket: {:?}\nclient: {}\n{proxy}thread: {} ({:?}), process {}\n",
             self.server_type,
             req.server().server_address(),
             req.socket(),
@@ -127,25 +141,32 @@ server! {
 
 /// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM.
 macro_rules! serve {
-    ($server:ident, $address:expr) => {{
+    ($server:ident, $address:expr, $proxying:expr) => {{
         let inspect = Inspect {
             server_type: std::any::type_name::<$server>(),
         };
         // Before binding: a signal from now on stops the server cleanly (no socket file left).
         let signals = ShutdownSignals::catch()?;
-        let server = $server::bind_with_handler($address, inspect)?;
+        // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
+        let server: $server = $server::builder()
+            .handler(inspect)
+            .configure(|config| $proxying.apply(config))
+            .activate_or_bind($address)?
+            .into();
         common::announce(server.server_address())?;
         server.serve_until(signals, common::GRACE).map(drop)
     }};
 }
 
 fn main() -> ExitCode {
-    common::main("inspect", USAGE, &["mixin", "bind"], |flags| {
+    let known = [&["mixin", "bind"], common::PROXY_FLAGS].concat();
+    common::main("inspect", USAGE, &known, |flags| {
         let address = flags.value_or("bind", "127.0.0.1:8000");
+        let proxying = common::Proxying::from_flags(flags, true)?;
         match flags.value_or("mixin", "threading") {
-            "sync" => serve!(InspectSync, address),
-            "threading" => serve!(InspectThreading, address),
-            "forking" => serve!(InspectForking, address),
+            "sync" => serve!(InspectSync, address, proxying),
+            "threading" => serve!(InspectThreading, address, proxying),
+            "forking" => serve!(InspectForking, address, proxying),
             other => Err(common::usage_error(format!(
                 "unknown mixin `{other}`; usage: {USAGE}"
             ))),

@@ -47,7 +47,11 @@ server! {
 fn serve(path: &str) -> io::Result<()> {
     // Before binding: a signal from now on stops the server cleanly (no socket file left).
     let signals = ShutdownSignals::catch()?;
-    let server = CounterServer::bind_with_handler(path, Counter::default())?;
+    // A socket passed by a service manager (LISTEN_FDS) if any, else the path.
+    let server: CounterServer = CounterServer::builder()
+        .handler(Counter::default())
+        .activate_or_bind(path)?
+        .into();
     common::announce(server.server_address())?;
     server.serve_until(signals, common::GRACE).map(drop)
 }

@@ -47,7 +47,8 @@ fn main() -> ExitCode {
         |flags| {
             // Before binding: a signal from now on stops the server cleanly (no socket file left).
             let signals = ShutdownSignals::catch()?;
-            let server = UpperServer::bind(flags.value_or("bind", "127.0.0.1:9002"))?;
+            // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
+            let server = UpperServer::activate_or_bind(flags.value_or("bind", "127.0.0.1:9002"))?;
             common::announce(server.server_address())?;
             server.serve_until(signals, common::GRACE).map(drop)
         },

@@ -1,84 +1,13 @@
 //! The examples, built by `cargo test`, run as separate processes and driven by Python 3's
 //! `socket` module as a foreign client.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-/// `target/<profile>/examples/<name>`, next to this test's own binary; built first when a
-/// filtered `cargo test --test examples` did not build the examples.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building example {name} failed");
-    }
-    path
-}
-
-/// A running example, killed on drop.
-struct Running {
-    child: Child,
-    address: String,
-}
-
-impl Running {
-    /// Sends `signal` and waits (at most 20 s) for the example to exit; returns its exit
-    /// code and what it wrote on stderr.
-    fn stop(mut self, signal: i32) -> (Option<i32>, String) {
-        // SAFETY: signals our own child process.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
-        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-            }
-            let _ = tx.send((child.wait().ok().and_then(|s| s.code()), stderr));
-        });
-        rx.recv_timeout(std::time::Duration::from_secs(20))
-            .expect("the example did not exit within 20 s of the signal")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `name` with `args` and waits for its `listening on ADDR` line.
-fn start(name: &str, args: &[&str], dir: &Path) -> Running {
-    let mut child = Command::new(example(name))
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .trim()
-        .to_owned();
-    Running { child, address }
-}
+use common::*;
 
 /// The echo example's mixins, each test runs under all of them.
 const MIXINS: [&str; 4] = ["sync", "threading", "forking", "pool"];
@@ -94,41 +23,6 @@ fn stop_cleanly(server: Running, what: &str) {
     assert_eq!(code, Some(0), "{what}: {stderr}");
 }
 
-/// Runs a Python client script with the server address as `sys.argv[1]`; returns its stdout.
-fn python(script: &str, address: &str, dir: &Path) -> String {
-    let out = Command::new("python3")
-        .args(["-c", script, address])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-const STREAM_CLIENT: &str = r#"
-import socket, sys, threading
-addr = sys.argv[1]
-if addr.startswith('/') or addr.endswith('.sock'):
-    s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(addr)
-else:
-    host, port = addr.rsplit(':', 1); s = socket.create_connection((host, int(port)), timeout=10)
-payload = bytes(range(256)) * 4096
-def send():
-    s.sendall(payload); s.shutdown(socket.SHUT_WR)
-sender = threading.Thread(target=send); sender.start()  # echo answers while we send
-got = b''
-while True:
-    chunk = s.recv(65536)
-    if not chunk: break
-    got += chunk
-sender.join()
-print(got == payload, len(got))
-"#;
-
 const DATAGRAM_CLIENT: &str = r#"
 import os, socket, sys, tempfile
 addr = sys.argv[1]
@@ -143,15 +37,6 @@ payload = bytes(range(256))
 s.sendto(payload, addr)
 print(s.recv(65536) == payload)
 "#;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "socketserver-examples-{}-{name}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn echo_returns_every_byte_over_every_transport_and_mixin() {
@@ -885,12 +770,6 @@ fn inspect_refuses_a_long_request_line_and_too_many_headers() {
     assert_eq!(status(request.as_bytes()), "HTTP/1.0 200 OK");
 }
 
-/// Sends `signal` to the example without waiting for it.
-fn signal(server: &Running, signal: i32) {
-    // SAFETY: signals our own child process.
-    unsafe { libc::kill(server.child.id() as i32, signal) };
-}
-
 #[test]
 fn echo_keeps_serving_after_sighup_with_every_mixin() {
     let dir = temp_dir("sighup");
@@ -1119,24 +998,6 @@ fn echo_says_an_address_without_a_port_misses_its_port() {
     }
 }
 
-/// `systemd-socket-activate` (systemd's tool, on every machine of this kind) or, where it
-/// is missing, `None` after saying so; under `CI=true` a missing tool fails the test.
-fn socket_activate() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("systemd-socket-activate"))
-            .find(|path| path.exists())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "systemd-socket-activate is missing (.ci/run installs systemd)"
-        );
-        eprintln!("SKIPPED: systemd-socket-activate is not installed");
-    }
-    found
-}
-
 /// Runs echo under `systemd-socket-activate` listening at `listen` (`extra`: its own
 /// options), which binds, waits for the first client, then executes echo with the socket
 /// passed (LISTEN_FDS). `first_client` is that client, run once the tool listens.
@@ -1196,7 +1057,7 @@ fn free_port(udp: bool) -> u16 {
 /// cleanly, and leaves the manager's unix socket file in place.
 #[test]
 fn echo_serves_sockets_passed_by_socket_activation() {
-    let Some(tool) = socket_activate() else {
+    let Some(tool) = tool("systemd-socket-activate", "systemd") else {
         return;
     };
     let dir = temp_dir("activation");
@@ -1236,7 +1097,7 @@ fn echo_serves_sockets_passed_by_socket_activation() {
 /// A passed socket of the wrong kind is one clear line and a failure, before serving.
 #[test]
 fn echo_refuses_a_passed_socket_of_the_wrong_kind() {
-    let Some(tool) = socket_activate() else {
+    let Some(tool) = tool("systemd-socket-activate", "systemd") else {
         return;
     };
     let listen = format!("127.0.0.1:{}", free_port(true));

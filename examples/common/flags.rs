@@ -52,13 +52,28 @@ impl Flags {
         self.value(name).unwrap_or(default)
     }
 
-    /// The first flag given without a value, if any (for programs whose every flag takes
-    /// one).
-    pub fn without_value(&self) -> Option<&str> {
+    /// Every value of a repeatable `--name`, in order.
+    pub fn values(&self, name: &str) -> Vec<&str> {
         self.pairs
             .iter()
-            .find(|(_, v)| v.is_none())
-            .map(|(n, _)| n.as_str())
+            .filter(|(n, _)| n == name)
+            .filter_map(|(_, v)| v.as_deref())
+            .collect()
+    }
+
+    /// Checks that each flag takes a value but the `switches`, which take none: the first
+    /// that breaks this, as a usage message.
+    pub fn check_values(&self, switches: &[&str]) -> Result<(), String> {
+        for (name, value) in &self.pairs {
+            match (switches.contains(&name.as_str()), value) {
+                (false, None) => return Err(format!("`--{name}` needs a value")),
+                (true, Some(value)) => {
+                    return Err(format!("`--{name}` takes no value (found `{value}`)"))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Whether `--name` was given at all.

@@ -7,7 +7,8 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::Instant;
 
-use socketserver::StreamRequest;
+use socketserver::proxy::TrustedProxy;
+use socketserver::{ServerConfig, StreamRequest};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -42,9 +43,55 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// The flags that take no value.
+const SWITCHES: &[&str] = &["proxy-protocol"];
+
+/// The flags of a stream example behind a load balancer: `--proxy-protocol` and
+/// `--trusted-proxy NET|unix` (repeatable).
+pub const PROXY_FLAGS: &[&str] = &["proxy-protocol", "trusted-proxy"];
+
+/// What `--proxy-protocol` and `--trusted-proxy` ask for.
+pub struct Proxying {
+    on: bool,
+    trusted: Vec<TrustedProxy>,
+}
+
+impl Proxying {
+    /// Reads the flags; a usage error for a network that is not one, for `--trusted-proxy`
+    /// without `--proxy-protocol`, and for either on a datagram transport (`stream` false).
+    pub fn from_flags(flags: &Flags, stream: bool) -> io::Result<Proxying> {
+        let on = flags.has("proxy-protocol");
+        let trusted = flags
+            .values("trusted-proxy")
+            .into_iter()
+            .map(|t| {
+                t.parse()
+                    .map_err(|e| usage_error(format!("--trusted-proxy: {e}")))
+            })
+            .collect::<io::Result<Vec<TrustedProxy>>>()?;
+        if !trusted.is_empty() && !on {
+            return Err(usage_error(
+                "--trusted-proxy needs --proxy-protocol".to_owned(),
+            ));
+        }
+        if on && !stream {
+            return Err(usage_error(
+                "--proxy-protocol is for stream transports (tcp, unix-stream)".to_owned(),
+            ));
+        }
+        Ok(Proxying { on, trusted })
+    }
+
+    /// Sets the server's options accordingly.
+    pub fn apply(&self, config: &mut ServerConfig) {
+        config.proxy_protocol = self.on;
+        config.trusted_proxies = self.trusted.clone();
+    }
+}
+
 /// Runs an example's `main`: usage on `--help`, one line on stderr and a non-zero status on
 /// a usage error (2) or a failure (1). `known` names the flags (without `--`), each of
-/// which takes a value.
+/// which takes a value but `--proxy-protocol`.
 pub fn main(
     name: &str,
     usage: &str,
@@ -56,10 +103,8 @@ pub fn main(
             return Ok(None);
         }
         flags.check(known)?;
-        match flags.without_value() {
-            Some(flag) => Err(format!("`--{flag}` needs a value")),
-            None => Ok(Some(flags)),
-        }
+        flags.check_values(SWITCHES)?;
+        Ok(Some(flags))
     });
     let flags = match parsed {
         Ok(Some(flags)) => flags,
