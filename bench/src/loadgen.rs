@@ -2,6 +2,7 @@
 //! timeout, every failure counted, bounded in time (or in operations, under a hard time
 //! limit) so that it never hangs.
 
+use socketserver::proxy::{ProxiedAddresses, ProxyHeader, Version};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
@@ -39,6 +40,36 @@ pub struct Spec {
     pub timeout: Duration,
     /// The limit on the whole run in `ops` mode.
     pub limit: Duration,
+    /// Stream scenarios: each connection starts with a PROXY v2 header (as HAProxy's
+    /// `send-proxy-v2` sends), in the same write as its first message.
+    pub proxy_header: bool,
+}
+
+/// The PROXY v2 header a connection starts with when `Spec::proxy_header` is set: TCP over
+/// IPv4, from a made-up client.
+fn proxy_header() -> Vec<u8> {
+    let addresses = ProxiedAddresses::Inet {
+        source: ([192, 0, 2, 1], 40000).into(),
+        destination: ([127, 0, 0, 1], 443).into(),
+    };
+    let header = ProxyHeader {
+        version: Version::V2,
+        local: false,
+        addresses,
+        tlvs: Vec::new(),
+    };
+    header.to_bytes().expect("an IPv4 v2 header encodes")
+}
+
+/// What a connection of `spec` sends first: the header, if any, then `msg`.
+fn first_message(spec: &Spec, msg: &[u8]) -> Vec<u8> {
+    let mut first = if spec.proxy_header {
+        proxy_header()
+    } else {
+        Vec::new()
+    };
+    first.extend_from_slice(msg);
+    first
 }
 
 /// What a run did.
@@ -376,7 +407,11 @@ fn pingpong_client(mut conn: Conn, i: usize, spec: &Spec, budget: &Budget) -> Ta
         seq += 1;
         stamp(&mut msg, seq);
         let started = Instant::now();
-        if let Err(e) = conn.write_all(&msg) {
+        let sent = match seq {
+            1 => conn.write_all(&first_message(spec, &msg)),
+            _ => conn.write_all(&msg),
+        };
+        if let Err(e) = sent {
             tally.error("write", e);
             break;
         }
@@ -402,12 +437,13 @@ fn churn(spec: &Spec) -> Outcome {
 fn churn_client((): (), i: usize, spec: &Spec, budget: &Budget) -> Tally {
     let mut tally = Tally::default();
     let msg = message(spec.size, i);
+    let first = first_message(spec, &msg);
     let mut buf = vec![0u8; spec.size];
     while budget.take() {
         let started = Instant::now();
         let result = (|| {
             let mut conn = Conn::connect(&spec.addr, spec.timeout)?;
-            conn.write_all(&msg)?;
+            conn.write_all(&first)?;
             conn.read_exact(&mut buf)?;
             if buf != msg {
                 return Err(io::Error::other("echo bytes differ"));

@@ -6,6 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+mod tool;
+pub use tool::tool;
+
 /// `target/<profile>/examples/<name>`, next to this test's own binary; built first when a
 /// filtered `cargo test --test examples` did not build the examples.
 pub fn example(name: &str) -> PathBuf {
@@ -133,23 +136,4 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn signal(server: &Running, signal: i32) {
     // SAFETY: signals our own child process.
     unsafe { libc::kill(server.child.id() as i32, signal) };
-}
-
-/// The program `name` from PATH or, where it is missing, `None` after saying so (the test
-/// then skips, visibly); under `CI=true` a missing program fails the test, since `.ci/run`
-/// installs `package`, which has it.
-pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|path| path.exists())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is missing (.ci/run installs {package})"
-        );
-        eprintln!("SKIPPED: {name} is not installed (package {package})");
-    }
-    found
 }

@@ -2,7 +2,7 @@
 //!
 //!     loadgen --scenario pingpong|churn|datagram|stream --addr ADDR [--transport T]
 //!             [--conns N] [--size BYTES] [--duration SECS | --ops N] [--timeout-ms MS]
-//!             [--limit SECS]
+//!             [--limit SECS] [--proxy-header]
 //!
 //! Bounded in time: a watchdog ends the process (exit 3) if the run overstays its limit.
 
@@ -15,7 +15,7 @@ use socketserver_bench::loadgen::{self, Spec};
 
 const USAGE: &str = "usage: loadgen --scenario pingpong|churn|datagram|stream --addr ADDR \
 [--transport tcp|unix|udp|unix-dgram] [--conns N] [--size BYTES] [--duration SECS | --ops N] \
-[--timeout-ms MS] [--limit SECS]";
+[--timeout-ms MS] [--limit SECS] [--proxy-header] (a PROXY v2 header first on each connection)";
 
 fn spec() -> Result<Spec, String> {
     let flags = Flags::parse(std::env::args().skip(1))?;
@@ -29,6 +29,7 @@ fn spec() -> Result<Spec, String> {
         "ops",
         "timeout-ms",
         "limit",
+        "proxy-header",
         "help",
     ])?;
     if flags.has("help") {
@@ -64,6 +65,7 @@ fn spec() -> Result<Spec, String> {
         ops,
         timeout: Duration::from_millis(flags.get("timeout-ms", 2000u64)?),
         limit: Duration::from_secs_f64(flags.get("limit", 120.0f64)?),
+        proxy_header: flags.has("proxy-header"),
     })
 }
 

@@ -369,6 +369,7 @@ impl Bench {
             },
             timeout: Duration::from_secs(2),
             limit: Duration::from_secs(120),
+            proxy_header: false,
         }
     }
 
