@@ -96,7 +96,7 @@ pub struct ServerConfig {
     pub proxy_header_timeout: Option<Duration>,
     /// With `proxy_protocol`: the peers allowed to send a header; a connection from any
     /// other is closed unserved. Empty (the default): every peer must send one, and may.
-    pub trusted_proxies: Vec<crate::proxy::TrustedProxy>,
+    pub trusted_proxies: Vec<crate::trust::TrustedProxy>,
 }
 
 impl Default for ServerConfig {

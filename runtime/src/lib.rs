@@ -42,7 +42,6 @@ mod handler;
 mod hooks;
 mod inflight;
 mod job;
-mod layer;
 mod listeners;
 mod lock;
 pub mod mixin;
@@ -60,6 +59,7 @@ mod stopping;
 #[allow(unsafe_code)] // every unsafe of the crate, each with its reason
 mod sys;
 pub mod transport;
+mod trust;
 mod wake;
 
 pub use activation::passed_sockets;
@@ -70,8 +70,10 @@ pub use error::{BoxError, HandlerResult, RequestError, Stage};
 pub use handler::RequestHandler;
 pub use hooks::{DefaultHooks, Hooks};
 pub use inflight::Stats;
-pub use layer::{Opening, Session, StreamLayer};
-pub use request::{DatagramRequest, DatagramSocket, RFile, StreamRequest, StreamSocket, WFile};
+pub use request::{
+    DatagramRequest, DatagramSocket, Opening, RFile, Session, StreamLayer, StreamRequest,
+    StreamSocket, WFile,
+};
 pub use server::{Builder, DefaultHandler, MadeBy, MakeHandler, Prototype, Server};
 pub use shutdown::ServerHandle;
 pub use signals::ShutdownSignals;

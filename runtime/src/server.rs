@@ -12,9 +12,10 @@ use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::handler::{run_handler, RequestHandler};
 use crate::hooks::{DefaultHooks, Hooks};
-use crate::layer::{Layers, StreamLayer};
 use crate::lock::lock;
 use crate::mixin::{Mixin, Waker};
+use crate::proxy::ProxyLayer;
+use crate::request::{Layers, StreamLayer};
 use crate::shutdown::ServerHandle;
 use crate::transport::{BindAddress, Transport};
 
@@ -431,6 +432,28 @@ where
     Err(last_error.expect("resolve returns at least one address"))
 }
 
+/// The layers of a server of transport `T` with `config`: the PROXY header first when
+/// `proxy_protocol` is on, then the builder's `added` ones. An error for options that do
+/// not fit the transport (the `server!` macro rejects them at compile time).
+fn layers_for<T: Transport>(
+    config: &ServerConfig,
+    mut added: Vec<Arc<dyn StreamLayer>>,
+) -> io::Result<Layers> {
+    let invalid = |message: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+    if config.proxy_protocol && !T::STREAM {
+        return invalid("proxy_protocol is for stream transports (Tcp, UnixStream) only");
+    }
+    if !config.trusted_proxies.is_empty() && !config.proxy_protocol {
+        return invalid("trusted_proxies is set but proxy_protocol is off");
+    }
+    if config.proxy_protocol {
+        let trusted = config.trusted_proxies.clone();
+        let layer = ProxyLayer::new(trusted, config.proxy_header_timeout);
+        added.insert(0, Arc::new(layer));
+    }
+    Ok(added.into())
+}
+
 /// A server over `listener`, bound already.
 fn serve_listener<T, M, H, K>(
     listener: T::Listener,
@@ -442,7 +465,7 @@ where
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    let layers = crate::proxy::layers_for::<T>(&config, layers)?;
+    let layers = layers_for::<T>(&config, layers)?;
     let address = T::local_address(&listener)?;
     let socket = listener.as_raw_fd();
     let handle = ServerHandle::new(address, config.max_connections, socket)?;

@@ -23,51 +23,32 @@
 //! [`StreamRequest::peer_address`]: crate::StreamRequest::peer_address
 
 mod header;
-mod trust;
 
 use std::io;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use crate::trust::{TrustedProxy, TrustedProxyError};
 pub use header::*;
-pub use trust::{TrustedProxy, TrustedProxyError};
 
 use crate::address::SocketAddress;
-use crate::config::ServerConfig;
-use crate::layer::{Layers, Opening, Session, StreamLayer};
-use crate::transport::Transport;
+use crate::request::{Opening, Session, StreamLayer};
 
 /// The longest header read: v2's fixed part and the longest payload accepted.
 const MAX_HEADER: usize = 16 + V2_MAX_PAYLOAD;
 
-/// The layer `proxy_protocol` adds in front of a stream server's others.
+/// The layer `proxy_protocol` adds in front of a stream server's others (see
+/// `server::layers_for`).
 pub(crate) struct ProxyLayer {
     trusted: Vec<TrustedProxy>,
     timeout: Option<Duration>,
 }
 
-/// The layers of a server of transport `T` with `config`: the PROXY header first when
-/// `proxy_protocol` is on, then the builder's `added` ones. An error for options that do
-/// not fit the transport (the `server!` macro rejects them at compile time).
-pub(crate) fn layers_for<T: Transport>(
-    config: &ServerConfig,
-    mut added: Vec<Arc<dyn StreamLayer>>,
-) -> io::Result<Layers> {
-    let invalid = |message: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-    if config.proxy_protocol && !T::STREAM {
-        return invalid("proxy_protocol is for stream transports (Tcp, UnixStream) only");
+impl ProxyLayer {
+    /// The layer for a server that trusts `trusted` (any peer when empty) and waits for a
+    /// header until `timeout`.
+    pub(crate) fn new(trusted: Vec<TrustedProxy>, timeout: Option<Duration>) -> ProxyLayer {
+        ProxyLayer { trusted, timeout }
     }
-    if !config.trusted_proxies.is_empty() && !config.proxy_protocol {
-        return invalid("trusted_proxies is set but proxy_protocol is off");
-    }
-    if config.proxy_protocol {
-        let layer = ProxyLayer {
-            trusted: config.trusted_proxies.clone(),
-            timeout: config.proxy_header_timeout,
-        };
-        added.insert(0, Arc::new(layer));
-    }
-    Ok(added.into())
 }
 
 impl StreamLayer for ProxyLayer {

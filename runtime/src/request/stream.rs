@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
+use super::layer::{Extensions, Opening, Session, StreamLayer};
 use crate::address::SocketAddress;
 use crate::config::ServerConfig;
-use crate::layer::{Extensions, Opening, Session, StreamLayer};
 use crate::shutdown::ServerHandle;
 use crate::sys;
 

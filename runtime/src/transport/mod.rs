@@ -96,7 +96,7 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// before its handler; only stream servers have layers. Default: nothing to run.
     fn open_layers(
         request: &mut Self::Request,
-        layers: &[std::sync::Arc<dyn crate::layer::StreamLayer>],
+        layers: &[std::sync::Arc<dyn crate::request::StreamLayer>],
     ) -> io::Result<()> {
         let _ = (request, layers);
         Ok(())

@@ -185,7 +185,7 @@ macro_rules! stream_items {
 
         fn open_layers(
             request: &mut StreamRequest,
-            layers: &[std::sync::Arc<dyn crate::layer::StreamLayer>],
+            layers: &[std::sync::Arc<dyn crate::request::StreamLayer>],
         ) -> io::Result<()> {
             request.open_layers(layers)
         }

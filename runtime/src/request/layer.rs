@@ -8,8 +8,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::{RFile, StreamSocket};
 use crate::address::SocketAddress;
-use crate::request::{RFile, StreamSocket};
 
 /// Opens each connection of a stream server before its handler runs, in the request's own
 /// thread or child (never in the serving loop), in the order the layers were added to the
