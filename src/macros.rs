@@ -87,10 +87,13 @@ pub use socketserver_macros::handler;
 /// | `daemon_threads` | `true`/`false` | `Threading` |
 /// | `block_on_close` | `true`/`false` | `Threading`, `Forking` |
 /// | `max_children` | 1 to 2^20 | `Forking` |
-/// | `pool_size` (1 to 2^16); `pool_queue_size` (0, the default: idle workers accept themselves; to 2^20: a queue) | count | `Pool` |
+/// | `pool_min`, `pool_max` (1 to 2^16: the workers kept warm, and the most the pool grows to while all are busy), `pool_idle` (seconds before a surplus worker ends), or `pool_size` (both bounds at once); `pool_queue_size` (0, the default: idle workers accept themselves; to 2^20: a queue) | count | `Pool` |
 /// | `max_connections` | 1 to 2^24 | every server |
 /// | `thread_stack_size` | 16 KiB to 1 GiB, bytes | `Threading`, `Pool` |
 /// | `replace_stale_socket` | `true`/`false` | `UnixStream`, `UnixDatagram` |
+/// | `proxy_protocol` | `true`/`false`: every connection starts with a PROXY header | `Tcp`, `UnixStream` |
+/// | `proxy_header_timeout` | seconds (default 3), with `proxy_protocol` | `Tcp`, `UnixStream` |
+/// | `trusted_proxies` | `["10.0.0.0/8", "::1", "unix"]`, with `proxy_protocol` | `Tcp`, `UnixStream` |
 ///
 /// Each is the [`ServerConfig`](crate::ServerConfig) field of the same name; unset options
 /// keep Python's defaults.

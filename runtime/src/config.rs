@@ -1,6 +1,7 @@
 //! `ServerConfig`: Python's class attributes (`allow_reuse_address`, `timeout`, ...) as typed
 //! fields with Python's defaults.
 
+use std::io;
 use std::time::Duration;
 
 /// The options of a server, one field per Python class attribute.
@@ -71,9 +72,21 @@ pub struct ServerConfig {
     /// Unix transports: when the socket file exists and nothing listens on it any more,
     /// remove it and bind (default false: binding fails and says the file is stale).
     pub replace_stale_socket: bool,
-    /// Pool: the number of worker threads; 0 (the default) means four per available CPU
-    /// (`std::thread::available_parallelism`), at least 8, since handlers mostly wait on I/O.
+    /// Pool: a fixed number of worker threads, `pool_min` = `pool_max` = N (kept for
+    /// compatibility: set it, or `pool_min`/`pool_max`, not both). Default 0: an elastic pool.
     pub pool_size: usize,
+    /// Pool: the workers kept warm, started at bind time and never retired; idle, they wait
+    /// for requests. 0 (the default) means four per available CPU
+    /// (`std::thread::available_parallelism`), at least 8, and at most `pool_max`.
+    pub pool_min: usize,
+    /// Pool: the most workers. While every worker is busy the pool starts one more (kept
+    /// connections, such as keep-alive clients, hold a worker each), up to this many; beyond
+    /// it clients wait in the kernel's backlog (or the queue). 0 (the default) means 64 per
+    /// available CPU, at least 256, and at least `pool_min`.
+    pub pool_max: usize,
+    /// Pool: how long a worker beyond `pool_min` may stay idle before it exits. Default 60 s;
+    /// `None` keeps every worker started until `close`.
+    pub pool_idle: Option<Duration>,
     /// Pool: how many accepted requests may wait for a busy worker. 0 (the default): none,
     /// every idle worker waits in `accept` itself and clients wait in the kernel's backlog
     /// while all are busy (the fastest: no hand-off between threads). N > 0: the serving
@@ -119,6 +132,9 @@ impl Default for ServerConfig {
             max_children: 40,
             replace_stale_socket: false,
             pool_size: 0,
+            pool_min: 0,
+            pool_max: 0,
+            pool_idle: Some(Duration::from_secs(60)),
             pool_queue_size: 0,
             max_connections: 0,
             thread_stack_size: 0,
@@ -130,13 +146,26 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// The pool's worker count, `pool_size` or its default.
-    pub fn effective_pool_size(&self) -> usize {
-        if self.pool_size > 0 {
-            return self.pool_size;
-        }
+    /// The pool's bounds: the fewest and the most workers, from `pool_size`, or `pool_min`
+    /// and `pool_max` with their defaults (a default yields to the other bound set). An
+    /// `InvalidInput` error when `pool_size` is set with either, or `pool_min` > `pool_max`.
+    pub fn pool_bounds(&self) -> io::Result<(usize, usize)> {
+        let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        (cpus * 4).max(8)
+        let (default_min, default_max) = ((cpus * 4).max(8), (cpus * 64).max(256));
+        match (self.pool_size, self.pool_min, self.pool_max) {
+            (0, 0, 0) => Ok((default_min, default_max)),
+            (0, min, 0) => Ok((min, default_max.max(min))),
+            (0, 0, max) => Ok((default_min.min(max), max)),
+            (0, min, max) if min > max => invalid(format!(
+                "pool_min ({min}) is more than pool_max ({max})"
+            )),
+            (0, min, max) => Ok((min, max)),
+            (size, 0, 0) => Ok((size, size)),
+            (size, _, _) => invalid(format!(
+                "pool_size ({size}) fixes the pool's size: set it, or pool_min and pool_max, not both"
+            )),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::hooks::Hooks;
 use crate::job::RequestJob;
-use crate::mixin::{Job, Mixin};
+use crate::mixin::{Job, Mixin, Seat};
 use crate::poll;
 use crate::server::{Context, Server};
 use crate::transport::Transport;
@@ -93,21 +93,24 @@ fn report_out_of_fds(reported: &AtomicBool, out: bool) {
 }
 
 /// A mixin's acceptor thread's part of a serving run: waits in `accept` for a request and
-/// serves it on this thread, again and again until the run is `over` or a shutdown was
-/// asked for.
+/// serves it on this thread, again and again until the run is `over`, a shutdown was asked
+/// for, or its `seat` says not to wait again.
 fn accept_and_serve<T, H, K>(
     listener: &T::Listener,
     shared: &Arc<Context<H, K>>,
     over: &AtomicBool,
     reported: &AtomicBool,
+    seat: &dyn Seat,
 ) where
     T: Transport,
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
     let waiter = shared.handle.register_waiter();
-    loop {
-        match accept_waiting::<T, H, K>(listener, shared, &waiter, over) {
+    while seat.wait() {
+        let accepted = accept_waiting::<T, H, K>(listener, shared, &waiter, over);
+        seat.waited(matches!(accepted, Accepted::Request(..)));
+        match accepted {
             Accepted::Stopped => return,
             Accepted::Request(incoming, client_address) => {
                 let admitted =
@@ -240,8 +243,8 @@ where
         let reported = Arc::new(AtomicBool::new(false));
         let (listener, shared) = (self.listener.clone(), self.shared.clone());
         let run_over = over.clone();
-        self.mixin.start_acceptors(Arc::new(move || {
-            accept_and_serve::<T, H, K>(&listener, &shared, &run_over, &reported)
+        self.mixin.start_acceptors(Arc::new(move |seat| {
+            accept_and_serve::<T, H, K>(&listener, &shared, &run_over, &reported, seat)
         }));
         self.mixin.service_actions();
         let waited = loop {

@@ -1,5 +1,5 @@
-//! The pool mixin: a fixed set of workers that take requests themselves (by default) or are
-//! fed by a bounded queue. Busy workers or a full queue stop the server accepting (clients
+//! The pool mixin (fixed with `pool_size`; elastic_pool.rs: growing and shrinking): workers
+//! that take requests themselves (by default) or are fed by a bounded queue. Busy workers or a full queue stop the server accepting (clients
 //! wait in the kernel's backlog) until a worker frees up; `close` serves every accepted
 //! request before joining the workers, and a worker survives a panicking hook.
 
@@ -13,7 +13,7 @@ use socketserver_runtime::transport::Tcp;
 use socketserver_runtime::{Hooks, RequestError, Server, ServerConfig, SocketAddress};
 
 #[test]
-fn pool_size_zero_means_four_workers_per_cpu_and_at_least_eight() {
+fn by_default_the_pool_starts_four_workers_per_cpu_and_at_least_eight() {
     let server = Server::<Tcp, Pool, Echo>::bind("127.0.0.1:0").unwrap();
     let cpus = std::thread::available_parallelism().unwrap().get();
     assert_eq!(server.mixin().workers(), (4 * cpus).max(8));

@@ -75,6 +75,30 @@ server! {
 }
 
 server! {
+    struct TcpPoolAll {
+        transport: Tcp,
+        mixin: Pool,
+        handler: Stream,
+        pool_min: 2,
+        pool_max: 65536,
+        pool_idle: 0.5,
+        pool_queue_size: 0,
+        max_connections: 16,
+        thread_stack_size: 65536,
+    }
+}
+
+server! {
+    struct UnixPoolFixed {
+        transport: UnixStream,
+        mixin: Pool,
+        handler: Stream,
+        pool_size: 3,
+        pool_queue_size: 1048576,
+    }
+}
+
+server! {
     struct UnixDatagramAll {
         transport: UnixDatagram,
         handler: Datagram,
@@ -121,6 +145,21 @@ fn main() -> std::io::Result<()> {
     let unix_dgram = UnixDatagramAll::config();
     assert_eq!(unix_dgram.max_packet_size, 1);
     assert!(!unix_dgram.send_empty_reply && !unix_dgram.replace_stale_socket);
+
+    let pool = TcpPoolAll::config();
+    assert_eq!((pool.pool_min, pool.pool_max), (2, 1 << 16));
+    assert_eq!(pool.pool_idle, Some(Duration::from_millis(500)));
+    assert_eq!((pool.pool_queue_size, pool.max_connections), (0, 16));
+    assert_eq!(pool.thread_stack_size, 65536);
+    assert_eq!(pool.pool_bounds()?, (2, 1 << 16));
+    let fixed = UnixPoolFixed::config();
+    assert_eq!((fixed.pool_size, fixed.pool_queue_size), (3, 1 << 20));
+    assert_eq!(fixed.pool_bounds()?, (3, 3));
+
+    let server = TcpPoolAll::bind("127.0.0.1:0")?;
+    assert_eq!(server.server().config(), &TcpPoolAll::config());
+    assert_eq!(server.server().mixin().workers(), 2);
+    server.close();
 
     let server = TcpAll::bind("127.0.0.1:0")?;
     assert_eq!(server.server().config(), &TcpAll::config());

@@ -210,6 +210,9 @@ pub const OPTIONS: &[OptionSpec] = &[
     ),
     option("replace_stale_socket", BOOL, Applies::Unix),
     option("pool_size", count(1 << 16), Applies::Mixins(&["Pool"])),
+    option("pool_min", count(1 << 16), Applies::Mixins(&["Pool"])),
+    option("pool_max", count(1 << 16), Applies::Mixins(&["Pool"])),
+    option("pool_idle", ValueType::Seconds, Applies::Mixins(&["Pool"])),
     option(
         "pool_queue_size",
         ValueType::Int {

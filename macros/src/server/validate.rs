@@ -128,6 +128,7 @@ pub fn validate(decl: &Declaration) -> (Server<'_>, Option<syn::Error>) {
         }
     }
     check_needs(&options, &mut errors);
+    check_pool_bounds(&options, &mut errors);
     let server = Server {
         attrs,
         vis: &decl.vis,
@@ -298,6 +299,35 @@ fn check_needs(options: &[(&'static OptionSpec, &Ident, Value)], errors: &mut Er
                     "`{}` means nothing without `{needed}: true`: add it, or remove `{}`",
                     spec.name, spec.name
                 ),
+            );
+        }
+    }
+}
+
+/// Reports pool bounds the runtime would refuse at bind time: `pool_min` or `pool_max` with
+/// `pool_size` (which fixes both), and `pool_min` above `pool_max`.
+fn check_pool_bounds(options: &[(&'static OptionSpec, &Ident, Value)], errors: &mut Errors) {
+    let find = |name: &str| {
+        options.iter().find_map(|(spec, key, value)| match value {
+            Value::Int(n, _) if spec.name == name => Some((*key, *n)),
+            _ => None,
+        })
+    };
+    let (min, max) = (find("pool_min"), find("pool_max"));
+    if let Some((_, size)) = find("pool_size") {
+        for (key, _) in min.iter().chain(&max) {
+            errors.at(
+                key,
+                format!(
+                    "`{key}` cannot be set with `pool_size`, which fixes the pool at {size} workers: remove one of the two"
+                ),
+            );
+        }
+    } else if let (Some((key, min)), Some((_, max))) = (min, max) {
+        if min > max {
+            errors.at(
+                key,
+                format!("`pool_min` ({min}) is more than `pool_max` ({max}): lower it, or raise `pool_max`"),
             );
         }
     }

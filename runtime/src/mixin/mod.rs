@@ -45,14 +45,15 @@ pub trait Mixin: Send + Sync + Sized + 'static {
     fn process<J: Job>(&self, job: J) -> io::Result<()>;
 
     /// How many of the mixin's own threads take requests from the server's socket
-    /// themselves, each serving what it takes (a `Pool` without a queue). 0 (the default):
-    /// the serving loop takes requests and hands each to `process`.
+    /// themselves, each serving what it takes (a `Pool` without a queue), now. 0 (the
+    /// default): the serving loop takes requests and hands each to `process`.
     fn acceptors(&self) -> usize {
         0
     }
 
-    /// For one `serve_forever` run: has each of `acceptors()` of the mixin's threads call
-    /// `acceptor` (which returns when the run is over). Called only when `acceptors() > 0`.
+    /// For one `serve_forever` run: has the mixin's acceptor threads (those it has and those
+    /// it adds during the run) call `acceptor` with a [`Seat`] of their own; it returns when
+    /// the run is over or the seat says to stop waiting. Called only when `acceptors() > 0`.
     fn start_acceptors(&self, acceptor: Acceptor) {
         let _ = acceptor;
     }
@@ -107,8 +108,20 @@ pub trait Job: Send + 'static {
 
 /// An acceptor thread's part of a serving run (see [`Mixin::acceptors`]): waits for
 /// requests and serves each on the calling thread, and returns once the server stops
-/// serving.
-pub type Acceptor = Arc<dyn Fn() + Send + Sync>;
+/// serving or the thread's [`Seat`] says not to wait again.
+pub type Acceptor = Arc<dyn Fn(&dyn Seat) + Send + Sync>;
+
+/// An acceptor thread's place in its mixin, consulted around each wait for a request, so
+/// that the mixin knows how many of its threads wait (a pool grows when none is left).
+pub trait Seat {
+    /// Before waiting for a request: whether this thread should wait (false: the acceptor
+    /// returns, and the mixin keeps the thread elsewhere).
+    fn wait(&self) -> bool;
+
+    /// After a wait that `wait` allowed, whether it `took` a request (which this thread then
+    /// serves).
+    fn waited(&self, took: bool);
+}
 
 /// Wakes the serving loop, so that it looks again at [`Mixin::has_capacity`].
 #[derive(Clone, Debug)]

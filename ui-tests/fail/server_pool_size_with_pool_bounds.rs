@@ -1,0 +1,24 @@
+use socketserver::prelude::*;
+
+#[derive(Default)]
+struct Echo;
+
+#[handler]
+impl Echo {
+    fn handle(&mut self, _req: &mut StreamRequest) {}
+}
+
+server! {
+    struct EchoServer {
+        transport: Tcp,
+        mixin: Pool,
+        handler: Echo,
+        pool_size: 8,
+        pool_min: 2,
+        pool_max: 64,
+    }
+}
+
+fn main() {
+    let _ = EchoServer::bind("127.0.0.1:0");
+}
