@@ -144,6 +144,16 @@ fn echo_backend(bind: &str, dir: &Path) -> Running {
     )
 }
 
+/// inspect behind a balancer on 127.0.0.1, on a port of its own.
+fn inspect_backend(dir: &Path) -> Running {
+    let args = ["--bind", "127.0.0.1:0", "--proxy-protocol"];
+    start(
+        "inspect",
+        &[&args[..], &["--trusted-proxy", "127.0.0.1"]].concat(),
+        dir,
+    )
+}
+
 /// Stops `server` with SIGTERM; checks it exits 0 and wrote no line on stderr.
 fn stop_quietly(server: Running, what: &str) {
     let (code, stderr) = server.stop(libc::SIGTERM);
@@ -200,17 +210,7 @@ fn haproxy_gives_the_backends_each_clients_own_address_and_checks_cost_no_error_
     let dir = temp_dir("haproxy");
     let a = echo_backend("127.0.0.1:0", &dir);
     let b = echo_backend("127.0.0.1:0", &dir);
-    let inspect = start(
-        "inspect",
-        &[
-            "--bind",
-            "127.0.0.1:0",
-            "--proxy-protocol",
-            "--trusted-proxy",
-            "127.0.0.1",
-        ],
-        &dir,
-    );
+    let inspect = inspect_backend(&dir);
     let (config, echo, web, admin) =
         haproxy_config([&a.address, &b.address], &inspect.address, &dir);
     let balancer = start_haproxy(&haproxy, &config, &dir);
@@ -379,17 +379,7 @@ fn nginx_stream_gives_inspect_each_clients_own_address_with_proxy_v1() {
         return;
     };
     let dir = temp_dir("nginx");
-    let inspect = start(
-        "inspect",
-        &[
-            "--bind",
-            "127.0.0.1:0",
-            "--proxy-protocol",
-            "--trusted-proxy",
-            "127.0.0.1",
-        ],
-        &dir,
-    );
+    let inspect = inspect_backend(&dir);
     let front = format!("127.0.0.1:{}", free_port());
     let config = put_in(
         &deploy_file("nginx.conf"),
@@ -483,11 +473,7 @@ fn the_systemd_units_serve_echo_by_socket_activation_with_readiness() {
     assert!(python(STREAM_CLIENT, &listen, &dir).starts_with("True"));
     wait_notified(&notify, "READY=1");
     wait_notified(&notify, "WATCHDOG=1");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert_eq!(first.trim(), format!("listening on {listen}"));
+    assert_eq!(announced(&mut child), listen);
     child.stderr = Some(said.into_inner());
     let server = Running {
         child,

@@ -1022,15 +1022,7 @@ fn activated_echo<R>(
     tool_says.read_line(&mut line).unwrap();
     assert!(line.starts_with("Listening on"), "{line}");
     let answer = first_client();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .trim()
-        .to_owned();
+    let address = announced(&mut child);
     child.stderr = Some(tool_says.into_inner());
     (Running { child, address }, answer)
 }
@@ -1178,14 +1170,8 @@ fn echo_notifies_readiness_status_watchdog_and_stopping() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let server = Running {
-            child,
-            address: line.trim().trim_start_matches("listening on ").to_owned(),
-        };
+        let address = announced(&mut child);
+        let server = Running { child, address };
         let first = notifications(&manager, Duration::from_millis(700));
         assert!(
             first[0].starts_with("READY=1\nSTATUS=active 0, completed 0"),

@@ -59,13 +59,24 @@ where
     }
 }
 
-impl<T, H, K> Job for RequestJob<T, H, K>
+/// What a served request leaves for its ending: the server's state, the admission, how it
+/// ended.
+type Served<T, H, K> = (
+    Arc<Context<H, K>>,
+    Option<Admission>,
+    Ended<<T as Transport>::Request>,
+);
+
+impl<T, H, K> RequestJob<T, H, K>
 where
     T: Transport,
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    fn run(self) -> bool {
+    /// Serves the request (its connection recorded for a cut while it runs, when it is in
+    /// the in-flight table); gives back what ending it takes: the server's state, the
+    /// admission and how it ended.
+    fn serve(self) -> Served<T, H, K> {
         let RequestJob {
             context,
             incoming,
@@ -75,6 +86,18 @@ where
         } = self;
         let attach = |fd| admission.as_ref().map(|a| a.attach(fd));
         let ended = context.serve::<T, _>(incoming, client_address, server, attach);
+        (context, admission, ended)
+    }
+}
+
+impl<T, H, K> Job for RequestJob<T, H, K>
+where
+    T: Transport,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    fn run(self) -> bool {
+        let (context, admission, ended) = self.serve();
         let ok = ended.ok();
         // A refusal is counted apart; the rest as completed or failed.
         let counted = admission.is_some() && !matches!(ended, Ended::Refused(_));
@@ -96,14 +119,7 @@ where
     }
 
     fn run_in_child(self) -> bool {
-        let RequestJob {
-            context,
-            incoming,
-            client_address,
-            server,
-            admission,
-        } = self;
-        let ended = context.serve::<T, _>(incoming, client_address, server, |_| ());
+        let (context, admission, ended) = self.serve();
         let ok = ended.ok();
         // The child exits next: its copies of the connection and of the server's state go
         // with it, unwritten.

@@ -72,16 +72,20 @@ pub fn start(name: &str, args: &[&str], dir: &Path) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let address = announced(&mut child);
+    Running { child, address }
+}
+
+/// The address in the `listening on ADDR` line an example prints first on stdout.
+pub fn announced(child: &mut Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let address = line
-        .strip_prefix("listening on ")
+    line.strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .trim()
-        .to_owned();
-    Running { child, address }
+        .to_owned()
 }
 
 /// Runs a Python client script with the server address as `sys.argv[1]`; returns its stdout.
