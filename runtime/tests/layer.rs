@@ -196,3 +196,78 @@ fn without_layers_the_client_is_the_peer() {
     assert_eq!(&words[2..], ["-", "plain"]);
     serving.stop().close();
 }
+
+/// `Xor`, after a PROXY header: the session decodes first what came with the header.
+struct XorAfterHeader;
+
+struct XorAhead {
+    ahead: Mutex<Vec<u8>>,
+}
+
+impl StreamLayer for XorAfterHeader {
+    fn open(&self, conn: &mut Opening<'_>) -> io::Result<Option<Box<dyn Session>>> {
+        let ahead = Mutex::new(conn.take_read_ahead());
+        Ok(Some(Box::new(XorAhead { ahead })))
+    }
+}
+
+impl Session for XorAhead {
+    fn read(&self, socket: &StreamSocket, buf: &mut [u8]) -> io::Result<usize> {
+        let mut ahead = self.ahead.lock().unwrap();
+        if ahead.is_empty() {
+            drop(ahead); // never held across a blocking read
+            return XorSession(Mutex::new(())).read(socket, buf);
+        }
+        let n = ahead.len().min(buf.len());
+        for (out, b) in buf.iter_mut().zip(ahead.drain(..n)) {
+            *out = b ^ 0x20;
+        }
+        Ok(n)
+    }
+
+    fn write(&self, socket: &StreamSocket, buf: &[u8]) -> io::Result<usize> {
+        XorSession(Mutex::new(())).write(socket, buf)
+    }
+
+    fn flush(&self, _socket: &StreamSocket) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn close(&self, _socket: &StreamSocket) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A PROXY header, then a session over the rest (as TLS will be): the header is read
+/// first, the session gets the bytes that came in the same segment, and the handler sees
+/// the header's client through the session. A session layer that leaves those bytes in
+/// rfile is refused rather than served garbage.
+#[test]
+fn a_session_after_a_proxy_header_gets_the_bytes_that_came_with_it() {
+    let proxied = |layer| {
+        let mut config = socketserver_runtime::ServerConfig::default();
+        config.proxy_protocol = true;
+        let builder = Server::<Tcp, Threading, Who>::builder().config(config);
+        let server = match layer {
+            true => builder.layer(XorAfterHeader),
+            false => builder.layer(Xor),
+        };
+        serve(server.bind("127.0.0.1:0").unwrap())
+    };
+    let mut sent = b"PROXY TCP4 192.0.2.9 127.0.0.1 5000 443\r\n".to_vec();
+    sent.extend(b"hello\n".iter().map(|b| b ^ 0x20));
+    let serving = proxied(true);
+    let reply: Vec<u8> = exchange(&serving.address(), &sent)
+        .iter()
+        .map(|b| b ^ 0x20)
+        .collect();
+    let reply = String::from_utf8(reply).unwrap();
+    assert!(reply.starts_with("192.0.2.9:5000 127.0.0.1:"), "{reply}");
+    assert!(reply.ends_with(" - hello\n"), "{reply}");
+    serving.stop().close();
+    let careless = proxied(false);
+    assert_eq!(exchange(&careless.address(), &sent), b"");
+    wait_until("the refusal is counted", || {
+        careless.handle().stats().refused_by_layer == 1
+    });
+}

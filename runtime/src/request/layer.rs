@@ -144,6 +144,15 @@ impl<'a> Opening<'a> {
         self.rfile.read_header(max, deadline, parse)
     }
 
+    /// Takes the bytes a layer before this one read past its header (with
+    /// [`read_header`](Opening::read_header)) and nobody consumed yet: a layer that opens a
+    /// session reads them before the socket (a TLS ClientHello that came in the same segment
+    /// as a PROXY header). A session opened while such bytes are left is refused, since
+    /// rfile would give them to the handler as they came.
+    pub fn take_read_ahead(&mut self) -> Vec<u8> {
+        self.rfile.take_read_ahead()
+    }
+
     /// Who the handler will be told the connection is from: the socket's peer, unless a
     /// layer before this one replaced it.
     pub fn client_address(&self) -> &SocketAddress {

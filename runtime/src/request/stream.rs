@@ -293,6 +293,19 @@ impl RFile {
 }
 
 impl RFile {
+    /// Takes the bytes read and not yet consumed out of the buffer.
+    pub(crate) fn take_read_ahead(&mut self) -> Vec<u8> {
+        let ahead = self.buf[self.pos..].to_vec();
+        self.buf.clear();
+        self.pos = 0;
+        ahead
+    }
+
+    /// Whether bytes read from the socket wait in the buffer.
+    fn holds_read_ahead(&self) -> bool {
+        self.pos < self.buf.len()
+    }
+
     /// Reads the header the connection starts with into the buffer until `parse` finds it
     /// complete, and consumes it (see [`Opening::read_header`]). Reads the socket itself,
     /// without blocking while it has bytes: a header that came with the first request costs
@@ -520,6 +533,14 @@ impl StreamRequest {
             }
         }
         if let Some(session) = &self.session {
+            // rfile would hand them to the handler as they came, not through the session.
+            if self.rfile.holds_read_ahead() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a layer opened a session and left bytes read past a header in rfile \
+                     (a session takes them with Opening::take_read_ahead)",
+                ));
+            }
             self.rfile.socket.1 = Some(session.clone());
             match &mut self.wfile.0 {
                 Writer::Direct(view) => view.1 = Some(session.clone()),
