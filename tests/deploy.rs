@@ -37,13 +37,6 @@ fn put_in(text: &str, replacements: &[(&str, String)]) -> String {
     text
 }
 
-/// A free TCP port on 127.0.0.1 (bound to port 0, then released), for a program that takes
-/// no port 0.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// A program killed on drop (a failed test leaves nothing behind).
 struct Killed(Child);
 
@@ -168,8 +161,8 @@ fn haproxy_config(
     inspect: &str,
     dir: &Path,
 ) -> (String, String, String, PathBuf) {
-    let echo = format!("127.0.0.1:{}", free_port());
-    let web = format!("127.0.0.1:{}", free_port());
+    let echo = format!("127.0.0.1:{}", free_port(false));
+    let web = format!("127.0.0.1:{}", free_port(false));
     let admin = dir.join("admin.sock");
     let config = put_in(
         &deploy_file("haproxy.cfg"),
@@ -202,6 +195,19 @@ fn curl(address: &str) -> (String, u16) {
     (page.to_owned(), port.parse().unwrap())
 }
 
+/// Fetches inspect's page through the balancer at `address` with curl, and checks that it
+/// names curl as the client, port and all, and the balancer apart, with a PROXY `version`
+/// header.
+fn assert_inspect_names_curl(address: &str, version: &str) {
+    let (page, curl_port) = curl(address);
+    assert!(
+        page.contains(&format!("client: 127.0.0.1:{curl_port}\n")),
+        "{page}"
+    );
+    assert!(page.contains("proxy: 127.0.0.1:"), "{page}");
+    assert!(page.contains(&format!("(PROXY {version})")), "{page}");
+}
+
 #[test]
 fn haproxy_gives_the_backends_each_clients_own_address_and_checks_cost_no_error_line() {
     let Some(haproxy) = tool("haproxy", "haproxy") else {
@@ -220,14 +226,7 @@ fn haproxy_gives_the_backends_each_clients_own_address_and_checks_cost_no_error_
     for _ in 0..10 {
         assert!(python(STREAM_CLIENT, &echo, &dir).starts_with("True"));
     }
-    // inspect names the client curl is, port and all, and HAProxy apart.
-    let (page, curl_port) = curl(&web);
-    assert!(
-        page.contains(&format!("client: 127.0.0.1:{curl_port}\n")),
-        "{page}"
-    );
-    assert!(page.contains("proxy: 127.0.0.1:"), "{page}");
-    assert!(page.contains("(PROXY V2)"), "{page}");
+    assert_inspect_names_curl(&web, "V2");
     drop(balancer);
     // Every backend was health-checked (LOCAL headers) every 200 ms all along.
     stop_quietly(a, "echo a");
@@ -380,7 +379,7 @@ fn nginx_stream_gives_inspect_each_clients_own_address_with_proxy_v1() {
     };
     let dir = temp_dir("nginx");
     let inspect = inspect_backend(&dir);
-    let front = format!("127.0.0.1:{}", free_port());
+    let front = format!("127.0.0.1:{}", free_port(false));
     let config = put_in(
         &deploy_file("nginx.conf"),
         &[
@@ -410,13 +409,7 @@ fn nginx_stream_gives_inspect_each_clients_own_address_with_proxy_v1() {
         assert!(Instant::now() < deadline, "nginx never listened on {front}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (page, curl_port) = curl(&front);
-    assert!(
-        page.contains(&format!("client: 127.0.0.1:{curl_port}\n")),
-        "{page}"
-    );
-    assert!(page.contains("proxy: 127.0.0.1:"), "{page}");
-    assert!(page.contains("(PROXY V1)"), "{page}");
+    assert_inspect_names_curl(&front, "V1");
     let (code, stderr) = inspect.stop(libc::SIGTERM);
     assert_eq!(code, Some(0), "{stderr}");
 }
@@ -437,7 +430,7 @@ fn the_systemd_units_serve_echo_by_socket_activation_with_readiness() {
     let socket_unit = deploy_file("echo.socket");
     let service = deploy_file("echo.service");
     assert_eq!(unit_value(&service, "Type"), "notify");
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", free_port(false));
     let stream = put_in(
         unit_value(&socket_unit, "ListenStream"),
         &[("127.0.0.1:9000", listen.clone())],
@@ -453,23 +446,18 @@ fn the_systemd_units_serve_echo_by_socket_activation_with_readiness() {
     let (notify, notify_path) = notify_socket(&dir);
     // What systemd does for these two units: bind, then start the service on the first
     // client with the socket, NOTIFY_SOCKET and WATCHDOG_USEC.
-    let mut child = Command::new(activate)
-        .arg(format!("--listen={stream}"))
-        .arg(format!(
-            "--fdname={}",
-            unit_value(&socket_unit, "FileDescriptorName")
-        ))
-        .arg(format!("--setenv=NOTIFY_SOCKET={}", notify_path.display()))
-        .arg(format!("--setenv=WATCHDOG_USEC={}", watchdog * 1_000_000))
-        .args(&exec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    said.read_line(&mut line).unwrap();
-    assert!(line.starts_with("Listening on"), "{line}");
+    let (mut child, said) = socket_activated(
+        Command::new(activate)
+            .arg(format!("--listen={stream}"))
+            .arg(format!(
+                "--fdname={}",
+                unit_value(&socket_unit, "FileDescriptorName")
+            ))
+            .arg(format!("--setenv=NOTIFY_SOCKET={}", notify_path.display()))
+            .arg(format!("--setenv=WATCHDOG_USEC={}", watchdog * 1_000_000))
+            .args(&exec)
+            .stdout(Stdio::piped()),
+    );
     assert!(python(STREAM_CLIENT, &listen, &dir).starts_with("True"));
     wait_notified(&notify, "READY=1");
     wait_notified(&notify, "WATCHDOG=1");

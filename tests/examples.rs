@@ -1008,40 +1008,18 @@ fn activated_echo<R>(
     echo_args: &[&str],
     first_client: impl FnOnce() -> R,
 ) -> (Running, R) {
-    let mut child = Command::new(tool)
-        .arg(format!("--listen={listen}"))
-        .args(extra)
-        .arg(example("echo"))
-        .args(echo_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut tool_says = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    tool_says.read_line(&mut line).unwrap();
-    assert!(line.starts_with("Listening on"), "{line}");
+    let (mut child, tool_says) = socket_activated(
+        Command::new(tool)
+            .arg(format!("--listen={listen}"))
+            .args(extra)
+            .arg(example("echo"))
+            .args(echo_args)
+            .stdout(Stdio::piped()),
+    );
     let answer = first_client();
     let address = announced(&mut child);
     child.stderr = Some(tool_says.into_inner());
     (Running { child, address }, answer)
-}
-
-/// A free TCP or UDP port on 127.0.0.1 (bound to port 0, then released), for a tool that
-/// takes no port 0.
-fn free_port(udp: bool) -> u16 {
-    match udp {
-        true => std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port(),
-        false => std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port(),
-    }
 }
 
 /// Socket activation: echo serves the socket systemd-socket-activate passed it (the first
@@ -1093,17 +1071,13 @@ fn echo_refuses_a_passed_socket_of_the_wrong_kind() {
         return;
     };
     let listen = format!("127.0.0.1:{}", free_port(true));
-    let mut child = Command::new(&tool)
-        .args([&format!("--listen={listen}"), "--datagram"])
-        .arg(example("echo"))
-        .args(["--transport", "tcp"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    let (mut child, mut stderr) = socket_activated(
+        Command::new(&tool)
+            .args([&format!("--listen={listen}"), "--datagram"])
+            .arg(example("echo"))
+            .args(["--transport", "tcp"])
+            .stdout(Stdio::null()),
+    );
     // The first datagram makes the tool start echo.
     let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     client.send_to(b"x", &listen).unwrap();

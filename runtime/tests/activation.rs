@@ -7,7 +7,7 @@ mod common;
 #[path = "../../tests/common/tool.rs"]
 mod tool;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -48,26 +48,21 @@ fn a_server_serves_the_passed_socket_it_names() {
     let Some(tool) = tool::tool("systemd-socket-activate", "systemd") else {
         return;
     };
-    let ports = [free_port(), free_port()];
-    let mut child = Command::new(tool)
-        .arg(format!("--listen=127.0.0.1:{}", ports[0]))
-        .arg(format!("--listen=127.0.0.1:{}", ports[1]))
-        .arg("--fdname=first:second")
-        .arg(format!("--setenv={CHILD}=1"))
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_server_serves_the_passed_socket_it_names",
-            "--nocapture",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    said.read_line(&mut line).unwrap();
-    assert!(line.starts_with("Listening on"), "{line}");
+    let ports = [tool::free_port(false), tool::free_port(false)];
+    let (mut child, mut said) = tool::socket_activated(
+        Command::new(tool)
+            .arg(format!("--listen=127.0.0.1:{}", ports[0]))
+            .arg(format!("--listen=127.0.0.1:{}", ports[1]))
+            .arg("--fdname=first:second")
+            .arg(format!("--setenv={CHILD}=1"))
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_server_serves_the_passed_socket_it_names",
+                "--nocapture",
+            ])
+            .stdout(Stdio::piped()),
+    );
     // The first client on the second socket makes the tool start the child.
     let second = std::net::SocketAddr::from(([127, 0, 0, 1], ports[1]));
     let answer = roundtrip(&SocketAddress::from(second), b"named");
@@ -91,11 +86,4 @@ fn a_server_serves_the_passed_socket_it_names() {
         out.contains("unknown: no socket named \"third\" was passed to this process"),
         "{out}"
     );
-}
-
-/// A free TCP port on 127.0.0.1 (bound to port 0, then released), for a tool that takes no
-/// port 0.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 mod tool;
-pub use tool::tool;
+pub use tool::{free_port, socket_activated, tool};
 
 /// `target/<profile>/examples/<name>`, next to this test's own binary; built first when a
 /// filtered `cargo test --test examples` did not build the examples.
