@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{self, BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use common::*;
@@ -92,23 +92,6 @@ impl RequestHandler<StreamRequest> for Who {
         writeln!(req.wfile(), "{client} {peer} {header} {}", line.trim_end())?;
         Ok(())
     }
-}
-
-/// Sends `sent`, then reads until the server closes; a reset (a connection closed with
-/// bytes unread, as a refused one is) reads as what came before it.
-fn exchange(address: &SocketAddress, sent: &[u8]) -> Vec<u8> {
-    let mut client = TcpStream::connect(address.as_inet().unwrap()).unwrap();
-    client.set_read_timeout(Some(TIMEOUT)).unwrap();
-    client.write_all(sent).unwrap();
-    client.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut reply = Vec::new();
-    match client.read_to_end(&mut reply) {
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
-        other => {
-            other.unwrap();
-        }
-    }
-    reply
 }
 
 /// The header and the first line come in one segment: the layer takes the header only,

@@ -85,20 +85,15 @@ fn v2(command: u8, family: u8, body: &[u8]) -> Vec<u8> {
     header
 }
 
-/// Sends `bytes` as one write, half-closes, and reads the whole answer ("" when the server
-/// closed the connection unserved).
-fn exchange(address: &SocketAddress, bytes: &[u8]) -> String {
-    let mut client = tcp_connect(address);
-    client.write_all(bytes).unwrap();
-    client.shutdown(Shutdown::Write).unwrap();
-    read_all(&mut client)
+/// What the server answered to `bytes` sent as one write, as text ("" when it closed the
+/// connection unserved).
+fn reply_to(address: &SocketAddress, bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&exchange(address, bytes)).into_owned()
 }
 
-fn read_all(client: &mut impl Read) -> String {
-    let mut answer = Vec::new();
-    // A refused connection may be reset rather than closed: what arrived is the answer.
-    let _ = client.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
+/// What the server sends on `client` until it closes, as text.
+fn text_until_closed(client: &mut impl Read) -> String {
+    String::from_utf8_lossy(&read_until_closed(client)).into_owned()
 }
 
 /// Waits until the server has refused `n` connections before their handlers.
@@ -116,7 +111,7 @@ fn wait_refused<T: socketserver_runtime::transport::Transport, H>(
 #[test]
 fn a_v1_header_and_the_request_in_one_segment_reach_the_handler_apart() {
     let server = tcp_server(|_| {});
-    let answer = exchange(
+    let answer = reply_to(
         &server.address(),
         b"PROXY TCP4 192.0.2.7 127.0.0.1 5555 443\r\nhello\nPROXY is data now\n",
     );
@@ -155,7 +150,7 @@ fn a_v2_header_gives_the_client_and_its_tlvs_even_sent_byte_by_byte() {
         std::thread::sleep(Duration::from_millis(1)); // apart on the wire
     }
     client.shutdown(Shutdown::Write).unwrap();
-    let answer = read_all(&mut client);
+    let answer = text_until_closed(&mut client);
     assert!(
         answer.starts_with("client=198.51.100.9:40000 peer=127.0.0.1:"),
         "{answer}"
@@ -179,7 +174,7 @@ fn an_ipv6_v2_header_names_an_ipv6_client() {
     body.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
     body.extend_from_slice(&8080u16.to_be_bytes());
     body.extend_from_slice(&80u16.to_be_bytes());
-    let answer = exchange(
+    let answer = reply_to(
         &server.address(),
         &[v2(0x21, 0x21, &body), b"x".to_vec()].concat(),
     );
@@ -197,11 +192,11 @@ fn health_checks_are_served_with_the_real_peer_and_no_error() {
         .unwrap();
     let server = serve(server);
     // HAProxy's `check` with `send-proxy-v2`: LOCAL, family UNSPEC, no address.
-    let local = exchange(
+    let local = reply_to(
         &server.address(),
         &[v2(0x20, 0x00, b""), b"ok".to_vec()].concat(),
     );
-    let unknown = exchange(&server.address(), b"PROXY UNKNOWN\r\nok");
+    let unknown = reply_to(&server.address(), b"PROXY UNKNOWN\r\nok");
     for answer in [local, unknown] {
         assert!(answer.starts_with("client=127.0.0.1:"), "{answer}");
         assert!(answer.contains(" local=true "), "{answer}");
@@ -238,12 +233,12 @@ fn bad_headers_are_closed_unserved_and_counted_while_others_are_served() {
     ];
     for (i, (what, bytes)) in bad.iter().enumerate() {
         let started = Instant::now();
-        let answer = exchange(&server.address(), bytes);
+        let answer = reply_to(&server.address(), bytes);
         assert_eq!(answer, "", "{what}: served");
         // Refused on sight or at the end of the stream, not at the header deadline.
         assert!(started.elapsed() < Duration::from_millis(400), "{what}");
         wait_refused(&server, i as u64 + 1);
-        let good = exchange(
+        let good = reply_to(
             &server.address(),
             b"PROXY TCP4 192.0.2.1 127.0.0.1 1 2\r\nok",
         );
@@ -260,12 +255,12 @@ fn silence_past_the_header_timeout_is_closed_while_another_client_is_served() {
     let server = tcp_server(|c| c.proxy_header_timeout = Some(Duration::from_millis(300)));
     let mut silent = tcp_connect(&server.address());
     let started = Instant::now();
-    let good = exchange(
+    let good = reply_to(
         &server.address(),
         b"PROXY TCP4 192.0.2.1 127.0.0.1 1 2\r\nok",
     );
     assert!(good.ends_with("\nok"), "{good}");
-    assert_eq!(read_all(&mut silent), "");
+    assert_eq!(text_until_closed(&mut silent), "");
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
@@ -279,11 +274,11 @@ fn peers_outside_the_trusted_proxies_are_closed_and_inside_served() {
     let lan: TrustedProxy = "10.0.0.0/8".parse().unwrap();
     let refusing = tcp_server(|c| c.trusted_proxies = vec![lan]);
     let header = b"PROXY TCP4 192.0.2.1 127.0.0.1 1 2\r\nok";
-    assert_eq!(exchange(&refusing.address(), header), "");
+    assert_eq!(reply_to(&refusing.address(), header), "");
     wait_refused(&refusing, 1);
     let loopback: TrustedProxy = "127.0.0.0/8".parse().unwrap();
     let accepting = tcp_server(|c| c.trusted_proxies = vec![lan, loopback]);
-    assert!(exchange(&accepting.address(), header).ends_with("\nok"));
+    assert!(reply_to(&accepting.address(), header).ends_with("\nok"));
 }
 
 #[test]
@@ -310,7 +305,7 @@ fn a_unix_stream_server_takes_v2_unix_addresses_from_a_trusted_unix_peer() {
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
     assert!(line.starts_with("client=/run/app.sck peer="), "{line}");
-    assert_eq!(read_all(&mut reader), "u");
+    assert_eq!(text_until_closed(&mut reader), "u");
     drop(server);
 }
 
@@ -344,5 +339,5 @@ fn a_graceful_stop_ends_a_connection_waiting_for_its_header() {
     let started = Instant::now();
     let cut = server.stop().close_within(Duration::from_millis(100));
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!((cut, read_all(&mut waiting).as_str()), (1, ""));
+    assert_eq!((cut, text_until_closed(&mut waiting).as_str()), (1, ""));
 }

@@ -185,6 +185,29 @@ impl Write for Client {
 
 /// One request to a stream server: connects, sends `data`, shuts down its sending side and
 /// returns everything the server sent until it closed.
+/// Reads what the server sends until it closes the connection; a reset (a connection closed
+/// with bytes unread, as one refused before its handler is) ends it as a close does, with
+/// what came before it. Panics on any other error (a timeout).
+pub fn read_until_closed(client: &mut impl Read) -> Vec<u8> {
+    let mut reply = Vec::new();
+    match client.read_to_end(&mut reply) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+        other => {
+            other.unwrap();
+        }
+    }
+    reply
+}
+
+/// Sends `sent` on a new TCP connection, ends the sending side, and reads the answer until
+/// the server closes or resets the connection ([`read_until_closed`]).
+pub fn exchange(address: &SocketAddress, sent: &[u8]) -> Vec<u8> {
+    let mut client = tcp_connect(address);
+    client.write_all(sent).unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    read_until_closed(&mut client)
+}
+
 pub fn roundtrip(address: &SocketAddress, data: &[u8]) -> Vec<u8> {
     let mut client = Client::connect(address);
     client.send(data);
