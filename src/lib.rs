@@ -55,6 +55,8 @@ pub mod prelude {
 /// What the macros expand to. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "tls")]
+    pub use socketserver_runtime::tls;
     pub use socketserver_runtime::transport::{self, BindAddress, Transport};
     pub use socketserver_runtime::{
         mixin, Builder, DatagramRequest, DefaultHooks, HandlerResult, Hooks, MadeBy,

@@ -110,6 +110,9 @@ pub struct ServerConfig {
     /// With `proxy_protocol`: the peers allowed to send a header; a connection from any
     /// other is closed unserved. Empty (the default): every peer must send one, and may.
     pub trusted_proxies: Vec<crate::trust::TrustedProxy>,
+    /// With TLS (`Builder::tls`, the `tls` feature): how long a connection has to complete
+    /// its handshake before it is closed unserved. Default 10 s; `None` waits forever.
+    pub tls_handshake_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -141,6 +144,7 @@ impl Default for ServerConfig {
             proxy_protocol: false,
             proxy_header_timeout: Some(Duration::from_secs(3)),
             trusted_proxies: Vec::new(),
+            tls_handshake_timeout: Some(Duration::from_secs(10)),
         }
     }
 }

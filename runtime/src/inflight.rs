@@ -93,6 +93,7 @@ pub(crate) struct Counters {
     pub cut: AtomicU64,
     pub dropped_replies: AtomicU64,
     pub refused_by_layer: AtomicU64,
+    pub failed_handshakes: AtomicU64,
 }
 
 /// A snapshot of a server's counters. For `Forking`, requests run in child processes:
@@ -121,6 +122,10 @@ pub struct Stats {
     /// Connections a layer refused before their handler ran (a bad or missing PROXY header,
     /// a failed or stalled TLS handshake); reported at debug level only.
     pub refused_by_layer: u64,
+    /// TLS handshakes that failed or timed out (a plaintext client, a scanner, a client
+    /// that rejects the certificate or presents none that is valid); each is in
+    /// `refused_by_layer` too. Not counted for requests in forked children.
+    pub failed_handshakes: u64,
 }
 
 /// Where an admitted request is: its shard and its slot there.
@@ -276,6 +281,7 @@ impl InFlight {
             cut: c.cut.load(Ordering::Relaxed),
             dropped_replies: c.dropped_replies.load(Ordering::Relaxed),
             refused_by_layer: c.refused_by_layer.load(Ordering::Relaxed),
+            failed_handshakes: c.failed_handshakes.load(Ordering::Relaxed),
         }
     }
 }

@@ -58,6 +58,8 @@ mod signals;
 mod stopping;
 #[allow(unsafe_code)] // every unsafe of the crate, each with its reason
 mod sys;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 mod trust;
 mod wake;

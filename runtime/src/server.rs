@@ -180,8 +180,16 @@ pub struct Builder<T, M, H, K, C = DefaultHandler> {
     config: ServerConfig,
     create: C,
     hooks: K,
-    layers: Vec<Arc<dyn StreamLayer>>,
+    layers: Layering,
     _server: PhantomData<ServerTypes<T, M, H>>,
+}
+
+/// The layers a builder was given: its own, and TLS.
+#[derive(Default)]
+struct Layering {
+    added: Vec<Arc<dyn StreamLayer>>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 /// The type parameters a builder carries for the server it builds (`fn` keeps the builder
@@ -301,7 +309,19 @@ where
     where
         T: Transport<Request = crate::StreamRequest>,
     {
-        self.layers.push(Arc::new(layer));
+        self.layers.added.push(Arc::new(layer));
+        self
+    }
+
+    /// Runs TLS over every connection with `config` (see [`tls`](crate::tls)), after a
+    /// PROXY header and before the layers added with [`layer`](Self::layer). For stream
+    /// transports only. `server!` declares it as `transport: Tls<Tcp>`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsConfig) -> Self
+    where
+        T: Transport<Request = crate::StreamRequest>,
+    {
+        self.layers.tls = Some(config);
         self
     }
 
@@ -412,7 +432,7 @@ where
 }
 
 /// What a server is made of besides its socket: config, handler factory, hooks, layers.
-type Parts<H, K> = (ServerConfig, Factory<H>, K, Vec<Arc<dyn StreamLayer>>);
+type Parts<H, K> = (ServerConfig, Factory<H>, K, Layering);
 
 fn bind_server<T, M, H, K, A>(address: &A, parts: Parts<H, K>) -> io::Result<Server<T, M, H, K>>
 where
@@ -433,12 +453,14 @@ where
 }
 
 /// The layers of a server of transport `T` with `config`: the PROXY header first when
-/// `proxy_protocol` is on, then the builder's `added` ones. An error for options that do
+/// `proxy_protocol` is on, then TLS, then the builder's own. An error for options that do
 /// not fit the transport (the `server!` macro rejects them at compile time).
 fn layers_for<T: Transport>(
     config: &ServerConfig,
-    mut added: Vec<Arc<dyn StreamLayer>>,
+    given: Layering,
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))] server: &ServerHandle,
 ) -> io::Result<Layers> {
+    let mut layers = Vec::new();
     let invalid = |message: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
     if config.proxy_protocol && !T::STREAM {
         return invalid("proxy_protocol is for stream transports (Tcp, UnixStream) only");
@@ -449,9 +471,16 @@ fn layers_for<T: Transport>(
     if config.proxy_protocol {
         let trusted = config.trusted_proxies.clone();
         let layer = ProxyLayer::new(trusted, config.proxy_header_timeout);
-        added.insert(0, Arc::new(layer));
+        layers.push(Arc::new(layer) as Arc<dyn StreamLayer>);
     }
-    Ok(added.into())
+    #[cfg(feature = "tls")]
+    if let Some(tls) = given.tls {
+        let (timeout, stream_timeout) = (config.tls_handshake_timeout, config.stream_timeout);
+        let layer = crate::tls::TlsLayer::new(tls, timeout, stream_timeout, server.clone())?;
+        layers.push(Arc::new(layer));
+    }
+    layers.extend(given.added);
+    Ok(layers.into())
 }
 
 /// A server over `listener`, bound already.
@@ -465,10 +494,10 @@ where
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    let layers = layers_for::<T>(&config, layers)?;
     let address = T::local_address(&listener)?;
     let socket = listener.as_raw_fd();
     let handle = ServerHandle::new(address, config.max_connections, socket)?;
+    let layers = layers_for::<T>(&config, layers, &handle)?;
     let mixin = M::new(&config, Waker::new(handle.clone()))?;
     let shared = Arc::new(Context {
         create,
@@ -528,7 +557,7 @@ where
             config: ServerConfig::default(),
             create: DefaultHandler,
             hooks: K::default(),
-            layers: Vec::new(),
+            layers: Layering::default(),
             _server: PhantomData,
         }
     }

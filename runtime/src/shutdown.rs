@@ -3,7 +3,7 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::address::SocketAddress;
 use crate::blocked::{Blocked, Registration};
@@ -17,6 +17,16 @@ struct HandleState {
     server_address: SocketAddress,
     in_flight: InFlight,
     blocked: Blocked,
+    reloader: OnceLock<Reloader>,
+}
+
+/// Re-reads what the server loaded from files (its TLS configuration).
+struct Reloader(Box<dyn Fn() -> io::Result<()> + Send + Sync>);
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reloader")
+    }
 }
 
 /// A handle on a running server: its address, and `shutdown()` from any thread, from a
@@ -66,6 +76,7 @@ impl ServerHandle {
                 server_address,
                 in_flight: InFlight::new(max_connections),
                 blocked: Blocked::new(socket),
+                reloader: OnceLock::new(),
             }),
         })
     }
@@ -83,6 +94,24 @@ impl ServerHandle {
     /// What the server has done so far: accepted, active, completed, failed, rejected, cut.
     pub fn stats(&self) -> Stats {
         self.state.in_flight.stats()
+    }
+
+    /// Re-reads what the server loaded from files: its TLS certificates, keys and client
+    /// CA (the `tls` feature). New connections get the new configuration, open ones go on
+    /// with theirs. On an error (the error names the file) the old configuration stays in
+    /// use. Without TLS there is nothing to re-read: `Ok(())`. `serve_until_signal` calls
+    /// it on SIGHUP, before [`Hooks::reload`](crate::Hooks::reload).
+    pub fn reload(&self) -> io::Result<()> {
+        match self.state.reloader.get() {
+            Some(Reloader(reload)) => reload(),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets what [`reload`](Self::reload) runs (once: a server has one TLS layer).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn set_reloader(&self, reload: Box<dyn Fn() -> io::Result<()> + Send + Sync>) {
+        let _ = self.state.reloader.set(Reloader(reload));
     }
 
     pub(crate) fn in_flight(&self) -> &InFlight {

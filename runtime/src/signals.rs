@@ -1,5 +1,6 @@
 //! Serving until SIGINT or SIGTERM, then closing gracefully; a second signal stops hard.
-//! SIGHUP calls the `reload` hook and never stops the server.
+//! SIGHUP re-reads the TLS configuration (`ServerHandle::reload`), calls the `reload` hook
+//! and never stops the server.
 
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -211,6 +212,11 @@ fn watch<T, M, H, K>(
             }
         }
         if reload && drain(&signals.reloads) > 0 {
+            if let Err(e) = handle.reload() {
+                crate::report::error(format_args!(
+                    "reload failed, still serving the configuration loaded before: {e}"
+                ));
+            }
             server.shared.hooks.reload();
         }
         // One byte per signal: two signals may be read at once.

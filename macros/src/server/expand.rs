@@ -100,7 +100,21 @@ pub fn expand(server: &Server) -> TokenStream {
             fn __check_hooks(_: #server_ty) {}
         }
     });
-    let doc_bind = format!("Binds `{ident}` to `address` with its declared options. When the handler is `Clone` (and `Send + Sync`), each request gets a clone of one `Default::default()` of it, so its `Arc` fields are state shared by every request (Python's attributes of `self.server`); otherwise each request gets a fresh `Default::default()`.");
+    // A TLS server cannot be made without its configuration: every constructor takes it.
+    let (tls_param, tls_arg, tls_only_param, with_tls) = match server.tls {
+        true => (
+            quote!(, tls: #private::tls::TlsConfig),
+            quote!(tls),
+            quote!(tls: #private::tls::TlsConfig),
+            quote!(.tls(tls)),
+        ),
+        false => (quote!(), quote!(), quote!(), quote!()),
+    };
+    let doc_tls = match server.tls {
+        true => " With `tls`, the TLS configuration every connection is served with.",
+        false => "",
+    };
+    let doc_bind = format!("Binds `{ident}` to `address` with its declared options. When the handler is `Clone` (and `Send + Sync`), each request gets a clone of one `Default::default()` of it, so its `Arc` fields are state shared by every request (Python's attributes of `self.server`); otherwise each request gets a fresh `Default::default()`.{doc_tls}");
     quote! {
         #aliases
 
@@ -129,13 +143,14 @@ pub fn expand(server: &Server) -> TokenStream {
                 #[doc = #doc_bind]
                 #[inline]
                 #vis fn bind(
-                    address: impl #private::BindAddress<#transport>,
+                    address: impl #private::BindAddress<#transport>
+                    #tls_param
                 ) -> ::std::io::Result<Self>
                 where
                     for<'__h> #handler: ::core::default::Default,
                     for<'__h> #hooks: ::core::default::Default,
                 {
-                    Self::__by_default().bind(address).map(Self::from)
+                    Self::__by_default(#tls_arg).bind(address).map(Self::from)
                 }
 
                 /// Serves a socket the program already holds (a std listener or socket, an
@@ -143,13 +158,14 @@ pub fn expand(server: &Server) -> TokenStream {
                 /// transport's type and family; its handlers are made as `bind` makes them.
                 #[inline]
                 #vis fn from_listener(
-                    socket: impl ::core::convert::Into<::std::os::fd::OwnedFd>,
+                    socket: impl ::core::convert::Into<::std::os::fd::OwnedFd>
+                    #tls_param
                 ) -> ::std::io::Result<Self>
                 where
                     for<'__h> #handler: ::core::default::Default,
                     for<'__h> #hooks: ::core::default::Default,
                 {
-                    Self::__by_default().from_listener(socket).map(Self::from)
+                    Self::__by_default(#tls_arg).from_listener(socket).map(Self::from)
                 }
 
                 /// Serves the socket a service manager passed to this process (socket
@@ -157,30 +173,31 @@ pub fn expand(server: &Server) -> TokenStream {
                 /// `bind` makes them.
                 #[inline]
                 #vis fn activate_or_bind(
-                    address: impl #private::BindAddress<#transport>,
+                    address: impl #private::BindAddress<#transport>
+                    #tls_param
                 ) -> ::std::io::Result<Self>
                 where
                     for<'__h> #handler: ::core::default::Default,
                     for<'__h> #hooks: ::core::default::Default,
                 {
-                    Self::__by_default().activate_or_bind(address).map(Self::from)
+                    Self::__by_default(#tls_arg).activate_or_bind(address).map(Self::from)
                 }
 
                 /// Serves the socket a service manager passed under `name`.
                 #[inline]
-                #vis fn activate(name: &str) -> ::std::io::Result<Self>
+                #vis fn activate(name: &str #tls_param) -> ::std::io::Result<Self>
                 where
                     for<'__h> #handler: ::core::default::Default,
                     for<'__h> #hooks: ::core::default::Default,
                 {
-                    Self::__by_default().activate(name).map(Self::from)
+                    Self::__by_default(#tls_arg).activate(name).map(Self::from)
                 }
 
                 /// The builder `bind` and `from_listener` start from: handlers made by the
                 /// handler's type (one `Default` cloned per request when it is `Clone`).
                 #[doc(hidden)]
                 #[inline]
-                fn __by_default() -> #private::Builder<
+                fn __by_default(#tls_only_param) -> #private::Builder<
                     #transport,
                     #mixin,
                     #handler,
@@ -194,7 +211,7 @@ pub fn expand(server: &Server) -> TokenStream {
                     #[allow(unused_imports)]
                     use #private::{FreshDefault as _, SharedDefault as _};
                     let each_request = (&#private::HandlerSource::<#handler>::new()).each_request();
-                    Self::builder().handler_with(each_request)
+                    Self::builder(#tls_arg).handler_with(each_request)
                 }
 
                 /// Binds to `address`; each request gets a clone of `prototype`, so state shared
@@ -202,23 +219,24 @@ pub fn expand(server: &Server) -> TokenStream {
                 #[inline]
                 #vis fn bind_with_handler(
                     address: impl #private::BindAddress<#transport>,
-                    prototype: #handler,
+                    prototype: #handler
+                    #tls_param
                 ) -> ::std::io::Result<Self>
                 where
                     for<'__h> #handler: ::core::clone::Clone + ::core::marker::Sync,
                     for<'__h> #hooks: ::core::default::Default,
                 {
-                    Self::builder().handler(prototype).bind(address).map(Self::from)
+                    Self::builder(#tls_arg).handler(prototype).bind(address).map(Self::from)
                 }
 
                 /// A runtime builder preset with the declared options, for a handler prototype
                 /// and hooks value together; turn its server into this type with `From`.
                 #[inline]
-                #vis fn builder() -> #private::Builder<#transport, #mixin, #handler, #hooks>
+                #vis fn builder(#tls_only_param) -> #private::Builder<#transport, #mixin, #handler, #hooks>
                 where
                     for<'__h> #hooks: ::core::default::Default,
                 {
-                    #private::Server::builder().config(Self::config())
+                    #private::Server::builder().config(Self::config()) #with_tls
                 }
 
                 /// Serves requests until the handle's `shutdown()` (Python: `serve_forever`).

@@ -3,32 +3,43 @@
 
 /// A transport `server!` accepts.
 pub struct TransportSpec {
+    /// As written: `Tcp`, `Tls<Tcp>`.
     pub name: &'static str,
+    /// The runtime's transport type: `Tcp` for `Tls<Tcp>` too.
+    pub runtime: &'static str,
     pub inet: bool,
     pub stream: bool,
+    /// TLS over the stream (`Tls<...>`): `bind` then takes the TLS configuration.
+    pub tls: bool,
+}
+
+const fn transport(name: &'static str, inet: bool, stream: bool) -> TransportSpec {
+    TransportSpec {
+        name,
+        runtime: name,
+        inet,
+        stream,
+        tls: false,
+    }
+}
+
+const fn tls(name: &'static str, runtime: &'static str, inet: bool) -> TransportSpec {
+    TransportSpec {
+        name,
+        runtime,
+        inet,
+        stream: true,
+        tls: true,
+    }
 }
 
 pub const TRANSPORTS: &[TransportSpec] = &[
-    TransportSpec {
-        name: "Tcp",
-        inet: true,
-        stream: true,
-    },
-    TransportSpec {
-        name: "Udp",
-        inet: true,
-        stream: false,
-    },
-    TransportSpec {
-        name: "UnixStream",
-        inet: false,
-        stream: true,
-    },
-    TransportSpec {
-        name: "UnixDatagram",
-        inet: false,
-        stream: false,
-    },
+    transport("Tcp", true, true),
+    transport("Udp", true, false),
+    transport("UnixStream", false, true),
+    transport("UnixDatagram", false, false),
+    tls("Tls<Tcp>", "Tcp", true),
+    tls("Tls<UnixStream>", "UnixStream", false),
 ];
 
 /// The mixins `server!` accepts.
@@ -68,8 +79,10 @@ pub enum Applies {
     Any,
     /// `Tcp` and `Udp`.
     Inet,
-    /// `Tcp` only.
+    /// `Tcp` only (with TLS or without).
     Tcp,
+    /// `Tls<Tcp>` and `Tls<UnixStream>`.
+    Tls,
     /// `Tcp` and `UnixStream`.
     Stream,
     /// `Udp` and `UnixDatagram`.
@@ -88,7 +101,8 @@ impl Applies {
             Applies::Any => true,
             Applies::Mixins(mixins) => mixins.contains(&mixin?),
             Applies::Inet => transport?.inet,
-            Applies::Tcp => transport?.name == "Tcp",
+            Applies::Tcp => transport?.runtime == "Tcp",
+            Applies::Tls => transport?.tls,
             Applies::Stream => transport?.stream,
             Applies::Datagram => !transport?.stream,
             Applies::Unix => !transport?.inet,
@@ -106,6 +120,7 @@ impl Applies {
             Applies::Any => "every server".into(),
             Applies::Inet => "the internet transports (`Tcp`, `Udp`)".into(),
             Applies::Tcp => "the `Tcp` transport".into(),
+            Applies::Tls => "the TLS transports (`Tls<Tcp>`, `Tls<UnixStream>`)".into(),
             Applies::Stream => "the stream transports (`Tcp`, `UnixStream`)".into(),
             Applies::Datagram => "the datagram transports (`Udp`, `UnixDatagram`)".into(),
             Applies::Unix => "the unix transports (`UnixStream`, `UnixDatagram`)".into(),
@@ -235,6 +250,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     option("proxy_protocol", BOOL, Applies::Stream),
     proxy_option("proxy_header_timeout", ValueType::Seconds),
     proxy_option("trusted_proxies", ValueType::Proxies),
+    option("tls_handshake_timeout", ValueType::Seconds, Applies::Tls),
 ];
 
 /// A count from 1 to `max`.

@@ -20,7 +20,10 @@ pub struct Server<'a> {
     pub attrs: Vec<Attribute>,
     pub vis: &'a Visibility,
     pub ident: &'a Ident,
+    /// The runtime's transport (`Tcp` for `Tls<Tcp>`).
     pub transport: Ident,
+    /// `Tls<...>`: the constructors take the TLS configuration.
+    pub tls: bool,
     /// False when `transport` is a stand-in for a missing or unknown one: the handler's kind
     /// is then not checked against it.
     pub transport_known: bool,
@@ -71,14 +74,7 @@ pub fn validate(decl: &Declaration) -> (Server<'_>, Option<syn::Error>) {
     }
     let find = |key: &str| decl.entries.iter().find(|e| e.key == key);
 
-    let transport = find("transport").and_then(|e| {
-        named(
-            e,
-            "transport",
-            &TRANSPORTS.iter().map(|t| t.name).collect::<Vec<_>>(),
-            &mut errors,
-        )
-    });
+    let transport = find("transport").and_then(|e| transport_of(e, &mut errors));
     let mixin = match find("mixin") {
         Some(e) => named(e, "mixin", MIXINS, &mut errors),
         None => Some(Ident::new("Sync", decl.ident.span())),
@@ -86,7 +82,7 @@ pub fn validate(decl: &Declaration) -> (Server<'_>, Option<syn::Error>) {
     if find("transport").is_none() {
         errors.at(
             &decl.ident,
-            "missing `transport: ...` (one of `Tcp`, `Udp`, `UnixStream`, `UnixDatagram`)",
+            "missing `transport: ...` (one of `Tcp`, `Udp`, `UnixStream`, `UnixDatagram`, `Tls<Tcp>`, `Tls<UnixStream>`)",
         );
     }
     let handler = match find("handler") {
@@ -101,9 +97,7 @@ pub fn validate(decl: &Declaration) -> (Server<'_>, Option<syn::Error>) {
     };
     let hooks = find("hooks").and_then(|e| parse_type(e, &mut errors));
 
-    let transport_spec = transport
-        .as_ref()
-        .and_then(|t| TRANSPORTS.iter().find(|s| t == s.name));
+    let transport_spec = transport.as_ref().map(|(spec, _)| *spec);
     let mut options = Vec::new();
     for (index, entry) in decl.entries.iter().enumerate() {
         let key = entry.key.to_string();
@@ -134,7 +128,10 @@ pub fn validate(decl: &Declaration) -> (Server<'_>, Option<syn::Error>) {
         vis: &decl.vis,
         ident: &decl.ident,
         transport_known: transport.is_some(),
-        transport: transport.unwrap_or_else(|| Ident::new("Tcp", decl.ident.span())),
+        tls: transport_spec.is_some_and(|t| t.tls),
+        transport: transport
+            .map(|(_, ident)| ident)
+            .unwrap_or_else(|| Ident::new("Tcp", decl.ident.span())),
         mixin: mixin.unwrap_or_else(|| Ident::new("Sync", decl.ident.span())),
         handler: handler.unwrap_or_else(|| {
             let private = crate::paths::private();
@@ -205,6 +202,63 @@ fn unknown_key_message(key: &str) -> String {
             "unknown option `{key}`; expected one of: {}",
             keys.join(", ")
         ),
+    }
+}
+
+/// The value of `transport`: a transport's name, or `Tls<...>` around a stream one; the
+/// runtime's transport, named where the user wrote it.
+fn transport_of(entry: &Entry, errors: &mut Errors) -> Option<(&'static TransportSpec, Ident)> {
+    let names: Vec<&str> = TRANSPORTS.iter().map(|t| t.name).collect();
+    let Some(inner) = tls_argument(&entry.value) else {
+        let ident = named(entry, "transport", &names, errors)?;
+        let spec = TRANSPORTS.iter().find(|t| ident == t.name)?;
+        return Some((spec, ident));
+    };
+    if !cfg!(feature = "tls") {
+        errors.at(
+            &entry.value,
+            "`Tls<...>` needs the `tls` feature of socketserver: `socketserver = { version = \"0.1\", features = [\"tls\"] }`",
+        );
+        return None;
+    }
+    let inner = Entry {
+        key: entry.key.clone(),
+        value: inner,
+    };
+    let plain: Vec<&str> = TRANSPORTS
+        .iter()
+        .filter(|t| !t.tls)
+        .map(|t| t.name)
+        .collect();
+    let ident = named(&inner, "transport", &plain, errors)?;
+    match TRANSPORTS.iter().find(|t| t.tls && ident == t.runtime) {
+        Some(spec) => Some((spec, ident)),
+        None => {
+            errors.at(
+                &inner.value,
+                format!(
+                    "TLS runs over a stream: `Tls<Tcp>` or `Tls<UnixStream>`, not `Tls<{ident}>`"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// What `Tls<...>` wraps, if `value` is that.
+fn tls_argument(value: &TokenStream) -> Option<TokenStream> {
+    let syn::Type::Path(path) = syn::parse2::<Type>(value.clone()).ok()? else {
+        return None;
+    };
+    let [segment] = path.path.segments.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    match (segment.ident == "Tls", args.args.len(), args.args.first()) {
+        (true, 1, Some(syn::GenericArgument::Type(inner))) => Some(inner.to_token_stream()),
+        _ => None,
     }
 }
 
