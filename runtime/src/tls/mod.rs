@@ -187,11 +187,15 @@ impl TlsLayer {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
         }
-        // What is left to send (TLS 1.3's session tickets) goes with the first records the
+        // What TLS 1.3 has left to send (session tickets) goes with the first records the
         // handler writes: sent alone, Nagle's algorithm would hold that answer back until
-        // the client acknowledged the tickets (a delayed ACK, 40 ms).
+        // the client acknowledged the tickets (a delayed ACK, 40 ms). TLS 1.2's last
+        // flight (the server's Finished) is what the client waits for: it goes now.
         while tls.wants_write() {
             tls.write_tls(&mut out)?;
+        }
+        if tls.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            write_out(socket, &mut out)?;
         }
         socket.set_read_timeout(self.stream_timeout)?;
         socket.set_write_timeout(self.stream_timeout)?;
