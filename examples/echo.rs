@@ -4,14 +4,16 @@
 //!
 //!     cargo run --release --example echo -- [--transport tcp|udp|unix-stream|unix-datagram]
 //!         [--mixin sync|threading|forking|pool] [--bind ADDR]
-//!         [--proxy-protocol [--trusted-proxy NET|unix ...]]
+//!         [--proxy-protocol [--trusted-proxy NET|unix ...]] [--tls-cert FILE --tls-key FILE]
 //!
 //! Each transport x mixin is its own `server!` type, picked at run time from the flags.
 //! Behind a load balancer that sends PROXY protocol headers (HAProxy's `send-proxy-v2`,
 //! nginx's `proxy_protocol on`), `--proxy-protocol` makes every connection start with one;
 //! `--trusted-proxy` (repeatable) accepts them only from those peers. Under a service
 //! manager that passes it a socket (`LISTEN_FDS`), it serves that socket and `--bind` is
-//! ignored; with `NOTIFY_SOCKET` it reports when it is ready and when it stops.
+//! ignored; with `NOTIFY_SOCKET` it reports when it is ready and when it stops. With
+//! `--tls-cert` and `--tls-key` (built with `--features tls`) the stream transports speak
+//! TLS, and SIGHUP re-reads both files.
 
 mod common;
 #[path = "common/echo.rs"]
@@ -26,19 +28,24 @@ use socketserver::prelude::*;
 
 const USAGE: &str = "echo [--transport tcp|udp|unix-stream|unix-datagram] \
 [--mixin sync|threading|forking|pool] [--bind ADDR] \
-[--proxy-protocol [--trusted-proxy NET|unix ...]] \
+[--proxy-protocol [--trusted-proxy NET|unix ...]] [--tls-cert FILE --tls-key FILE] \
 (defaults: tcp, threading, 127.0.0.1:9000 or echo.sock for unix transports)";
 
-/// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM, closes gracefully.
+/// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM, closes gracefully;
+/// a stream server with the TLS the flags asked for.
 macro_rules! serve {
-    ($server:ident, $address:expr, $proxying:expr) => {{
+    ($server:ident, $address:expr, $proxying:expr, $tls:expr) => {
+        serve!(@with $server, $address, $proxying, |builder| $tls.apply(builder))
+    };
+    ($server:ident, $address:expr, $proxying:expr) => {
+        serve!(@with $server, $address, $proxying, |builder| builder)
+    };
+    (@with $server:ident, $address:expr, $proxying:expr, |$builder:ident| $layered:expr) => {{
         // Before binding: a signal from now on stops the server cleanly (no socket file left).
         let signals = ShutdownSignals::catch()?;
+        let $builder = $server::builder().configure(|config| $proxying.apply(config));
         // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
-        let server: $server = $server::builder()
-            .configure(|config| $proxying.apply(config))
-            .activate_or_bind($address)?
-            .into();
+        let server: $server = $layered.activate_or_bind($address)?.into();
         common::announce(server.server_address())?;
         let cut = server.serve_until(signals, common::GRACE)?;
         if cut > 0 {
@@ -59,19 +66,21 @@ fn run(flags: &common::Flags) -> io::Result<()> {
     let address = flags.value_or("bind", default);
     let stream = !matches!(transport, "udp" | "unix-datagram");
     let proxying = common::Proxying::from_flags(flags, stream)?;
+    // Loaded before anything is bound: a bad file is one line and nothing listens.
+    let tls = common::Tls::from_flags(flags, stream)?;
     match (transport, mixin) {
-        ("tcp", "sync") => serve!(TcpSync, address, proxying),
-        ("tcp", "threading") => serve!(TcpThreading, address, proxying),
-        ("tcp", "forking") => serve!(TcpForking, address, proxying),
-        ("tcp", "pool") => serve!(TcpPool, address, proxying),
+        ("tcp", "sync") => serve!(TcpSync, address, proxying, tls),
+        ("tcp", "threading") => serve!(TcpThreading, address, proxying, tls),
+        ("tcp", "forking") => serve!(TcpForking, address, proxying, tls),
+        ("tcp", "pool") => serve!(TcpPool, address, proxying, tls),
         ("udp", "sync") => serve!(UdpSync, address, proxying),
         ("udp", "threading") => serve!(UdpThreading, address, proxying),
         ("udp", "forking") => serve!(UdpForking, address, proxying),
         ("udp", "pool") => serve!(UdpPool, address, proxying),
-        ("unix-stream", "sync") => serve!(UnixStreamSync, address, proxying),
-        ("unix-stream", "threading") => serve!(UnixStreamThreading, address, proxying),
-        ("unix-stream", "forking") => serve!(UnixStreamForking, address, proxying),
-        ("unix-stream", "pool") => serve!(UnixStreamPool, address, proxying),
+        ("unix-stream", "sync") => serve!(UnixStreamSync, address, proxying, tls),
+        ("unix-stream", "threading") => serve!(UnixStreamThreading, address, proxying, tls),
+        ("unix-stream", "forking") => serve!(UnixStreamForking, address, proxying, tls),
+        ("unix-stream", "pool") => serve!(UnixStreamPool, address, proxying, tls),
         ("unix-datagram", "sync") => serve!(UnixDatagramSync, address, proxying),
         ("unix-datagram", "threading") => serve!(UnixDatagramThreading, address, proxying),
         ("unix-datagram", "forking") => serve!(UnixDatagramForking, address, proxying),
@@ -83,6 +92,11 @@ fn run(flags: &common::Flags) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let known = [&["transport", "mixin", "bind"], common::PROXY_FLAGS].concat();
+    let known = [
+        &["transport", "mixin", "bind"],
+        common::PROXY_FLAGS,
+        common::TLS_FLAGS,
+    ]
+    .concat();
     common::main("echo", USAGE, &known, run)
 }

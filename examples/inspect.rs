@@ -8,10 +8,14 @@
 //! line is ever held.
 //!
 //! Behind a load balancer with `--proxy-protocol`, `client:` is the client the PROXY header
-//! names and `proxy:` the balancer's own address.
+//! names and `proxy:` the balancer's own address. With `--tls-cert FILE --tls-key FILE`
+//! (built with `--features tls`) it speaks HTTPS and the page says what TLS settled (`tls:`);
+//! `--tls-client-ca CA.pem` requires client certificates signed by that CA and the page
+//! names the client's (`client certificate:`). SIGHUP re-reads the files.
 //!
-//!     cargo run --release --example inspect -- [--mixin sync|threading|forking] [--bind ADDR]
-//!         [--proxy-protocol [--trusted-proxy NET|unix ...]]
+//!     cargo run --release --example inspect -- [--mixin sync|threading|forking|pool]
+//!         [--bind ADDR] [--proxy-protocol [--trusted-proxy NET|unix ...]]
+//!         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
 mod common;
 
@@ -22,8 +26,9 @@ use std::time::Duration;
 use socketserver::prelude::*;
 use socketserver::proxy::ProxyHeader;
 
-const USAGE: &str = "inspect [--mixin sync|threading|forking] [--bind ADDR] \
-[--proxy-protocol [--trusted-proxy NET|unix ...]] (defaults: threading, 127.0.0.1:8000)";
+const USAGE: &str = "inspect [--mixin sync|threading|forking|pool] [--bind ADDR] \
+[--proxy-protocol [--trusted-proxy NET|unix ...]] \
+[--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] (defaults: threading, 127.0.0.1:8000)";
 
 /// The longest request or header line, its CRLF included (Python's `http.server._MAXLINE`).
 const MAX_LINE: usize = 65536;
@@ -95,8 +100,9 @@ impl Inspect {
             ),
             None => String::new(),
         };
+        let tls = tls_lines(req);
         let report = format!(
-            "server: {} on {}\nsocket: {:?}\nclient: {}\n{proxy}thread: {} ({:?}), process {}\n",
+            "server: {} on {}\nsocket: {:?}\nclient: {}\n{proxy}{tls}thread: {} ({:?}), process {}\n",
             self.server_type,
             req.server().server_address(),
             req.socket(),
@@ -138,35 +144,58 @@ server! {
 server! {
     struct InspectForking { transport: Tcp, mixin: Forking, handler: Inspect, allow_reuse_address: true }
 }
+server! {
+    struct InspectPool { transport: Tcp, mixin: Pool, handler: Inspect, allow_reuse_address: true }
+}
+
+/// What TLS settled, when the connection is TLS: `tls: VERSION SUITE`, and the client's
+/// certificate when it presented one.
+#[cfg(feature = "tls")]
+fn tls_lines(req: &StreamRequest) -> String {
+    let Some(info) = req.get::<socketserver::tls::TlsInfo>() else {
+        return String::new();
+    };
+    let mut lines = format!("tls: {} {}\n", info.version(), info.cipher_suite());
+    if let Some(subject) = info.client_subject() {
+        lines += &format!("client certificate: {subject}\n");
+    }
+    lines
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_lines(_: &StreamRequest) -> String {
+    String::new()
+}
 
 /// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM.
 macro_rules! serve {
-    ($server:ident, $address:expr, $proxying:expr) => {{
+    ($server:ident, $address:expr, $proxying:expr, $tls:expr) => {{
         let inspect = Inspect {
             server_type: std::any::type_name::<$server>(),
         };
         // Before binding: a signal from now on stops the server cleanly (no socket file left).
         let signals = ShutdownSignals::catch()?;
         // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
-        let server: $server = $server::builder()
+        let builder = $server::builder()
             .handler(inspect)
-            .configure(|config| $proxying.apply(config))
-            .activate_or_bind($address)?
-            .into();
+            .configure(|config| $proxying.apply(config));
+        let server: $server = $tls.apply(builder).activate_or_bind($address)?.into();
         common::announce(server.server_address())?;
         server.serve_until(signals, common::GRACE).map(drop)
     }};
 }
 
 fn main() -> ExitCode {
-    let known = [&["mixin", "bind"], common::PROXY_FLAGS].concat();
+    let known = [&["mixin", "bind"], common::PROXY_FLAGS, common::TLS_FLAGS].concat();
     common::main("inspect", USAGE, &known, |flags| {
         let address = flags.value_or("bind", "127.0.0.1:8000");
         let proxying = common::Proxying::from_flags(flags, true)?;
+        let tls = common::Tls::from_flags(flags, true)?;
         match flags.value_or("mixin", "threading") {
-            "sync" => serve!(InspectSync, address, proxying),
-            "threading" => serve!(InspectThreading, address, proxying),
-            "forking" => serve!(InspectForking, address, proxying),
+            "sync" => serve!(InspectSync, address, proxying, tls),
+            "threading" => serve!(InspectThreading, address, proxying, tls),
+            "forking" => serve!(InspectForking, address, proxying, tls),
+            "pool" => serve!(InspectPool, address, proxying, tls),
             other => Err(common::usage_error(format!(
                 "unknown mixin `{other}`; usage: {USAGE}"
             ))),

@@ -16,8 +16,11 @@ use std::time::Duration;
 pub const GRACE: Duration = Duration::from_secs(3);
 
 mod flags;
+mod tls;
 
 pub use flags::Flags;
+#[allow(unused_imports)] // the stream examples use them
+pub use tls::{Tls, TLS_FLAGS};
 
 /// Prints `listening on ADDR` and flushes, so a supervising process can read it at once.
 pub fn announce(address: impl Display) -> io::Result<()> {

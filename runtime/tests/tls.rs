@@ -4,9 +4,9 @@
 //! handshakes that fail or stall, reloads, and TLS after a PROXY header.
 #![cfg(feature = "tls")]
 
-#[path = "../../tests/common/certs.rs"]
-mod certs;
 mod common;
+#[path = "../../tests/common/tls.rs"]
+mod tls_common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certs::certs;
 use common::*;
 use socketserver_runtime::mixin::{Forking, Mixin, Pool, Serial, Threading};
 use socketserver_runtime::tls::{ClientAuth, TlsConfig, TlsInfo};
@@ -24,6 +23,7 @@ use socketserver_runtime::transport::{BindAddress, Tcp, Transport, UnixStream};
 use socketserver_runtime::{
     DefaultHooks, HandlerResult, RequestHandler, Server, ServerConfig, StreamRequest,
 };
+use tls_common::{assert_echoed, certs, tls_client};
 
 /// Says what the handshake settled in one line (`version suite alpn sni subject`), then
 /// echoes the connection until it ends.
@@ -77,28 +77,9 @@ where
     serve(server)
 }
 
-/// Runs the Python client with `args` (see tls_client.py) against `address`; what it said.
+/// The Python client against `address` (see tests/common/tls_client.py).
 fn client(family: &str, address: &str, args: &[&str]) -> HashMap<String, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tls_client.py");
-    let ca = format!("ca={}", certs().file("ca.pem"));
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(format!("family={family}"))
-        .arg(format!("address={address}"))
-        .arg(ca)
-        .args(args)
-        .output()
-        .expect("python3");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    tls_client(family, address, args)
 }
 
 fn tcp_client(
@@ -108,20 +89,13 @@ fn tcp_client(
     client("inet", &server.address().to_string(), args)
 }
 
-/// The client echoed 1 MiB of every byte value and closed with close_notify both ways.
-fn assert_echoed_mib(said: &HashMap<String, String>) {
-    assert_eq!(said.get("error"), None, "{said:?}");
-    assert_eq!(said["echoed"], "yes", "{said:?}");
-    assert_eq!(said["closed"], "clean", "{said:?}");
-}
-
 fn echo_mib_over_tcp_and_unix<M: Mixin>() {
     let dir = TempDir::new();
     let tcp = tls_server::<Tcp, M>("127.0.0.1:0", default_tls(), |_| {});
-    assert_echoed_mib(&tcp_client(&tcp, &["echo=1048576"]));
+    assert_echoed(&tcp_client(&tcp, &["echo=1048576"]));
     let path = dir.socket("tls.sock");
     let unix = tls_server::<UnixStream, M>(path.as_path(), default_tls(), |_| {});
-    assert_echoed_mib(&client(
+    assert_echoed(&client(
         "unix",
         &path.display().to_string(),
         &["echo=1048576"],
@@ -273,7 +247,7 @@ fn a_plaintext_client_is_closed_while_a_tls_client_is_served() {
     let mut plain = tcp_connect(&server.address());
     plain.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     let served = tcp_client(&server, &["echo=100000"]);
-    assert_echoed_mib(&served);
+    assert_echoed(&served);
     // An alert at most, then the end: no echo, no handler.
     let answer = read_until_closed(&mut plain);
     assert!(
@@ -298,7 +272,7 @@ fn stalled_clients_wait_no_one<M: Mixin>() {
         })
         .collect();
     let started = Instant::now();
-    assert_echoed_mib(&tcp_client(&server, &["echo=1000"]));
+    assert_echoed(&tcp_client(&server, &["echo=1000"]));
     assert!(
         started.elapsed() < Duration::from_millis(900),
         "{:?}",
@@ -356,7 +330,7 @@ fn a_reload_serves_new_connections_the_new_certificate_and_open_ones_go_on() {
     assert_eq!(after["server_o"], "Second", "{after:?}");
     let open = open.join().unwrap();
     assert_eq!(open["server_o"], "-", "{open:?}");
-    assert_echoed_mib(&open);
+    assert_echoed(&open);
 }
 
 #[test]
@@ -376,7 +350,7 @@ fn a_broken_reload_keeps_the_old_certificate_and_names_the_file() {
     );
     let served = tcp_client(&server, &["echo=1000"]);
     assert_eq!(served["server_o"], "-", "the old certificate: {served:?}");
-    assert_echoed_mib(&served);
+    assert_echoed(&served);
     // A key that belongs to another certificate is refused too.
     std::fs::copy(certs().file("other.key"), &key).unwrap();
     let error = server.handle().reload().unwrap_err();
@@ -483,7 +457,7 @@ fn tls_starts_right_after_a_proxy_header_in_the_same_segment() {
         .map(|b| format!("{b:02x}"))
         .collect();
     let said = tcp_client(&server, &[&format!("preface={header}"), "echo=20000"]);
-    assert_echoed_mib(&said);
+    assert_echoed(&said);
     assert_eq!(said["version"], "TLSv1.3");
 }
 

@@ -6,7 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+pub mod tls;
 mod tool;
+#[allow(unused_imports)] // each test file uses a part
 pub use tool::{free_port, socket_activated, tool};
 
 /// `target/<profile>/examples/<name>`, next to this test's own binary; built first when a

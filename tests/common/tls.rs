@@ -1,8 +1,12 @@
-//! Certificates made at test time with the `openssl` command (no key is committed): a CA,
-//! server certificates for `localhost` (and 127.0.0.1, ::1) and for `other.test` signed by
-//! it, a client certificate (`O=Example, CN=alice`) signed by it, and a client certificate
-//! from an unrelated CA. Shared by the facade's tests and the runtime's (by path).
+//! What the TLS tests share (the facade's, and the runtime's by path): certificates made at
+//! test time with the `openssl` command (no key is committed), and the Python client
+//! `tls_client.py` beside this file.
+//!
+//! The certificates: a CA, server certificates for `localhost` (and 127.0.0.1, ::1) and
+//! for `other.test` signed by it, a client certificate (`O=Example, CN=alice`) signed by
+//! it, and a client certificate from an unrelated CA.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -127,4 +131,40 @@ fn openssl(dir: &Path, args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `tls_client.py` (Python's ssl module) against `address` (`family` inet or unix)
+/// with `args` (`key=value`, see the script), trusting the test CA; what it said, by key.
+pub fn tls_client(family: &str, address: &str, args: &[&str]) -> HashMap<String, String> {
+    let script = Path::new(file!()).with_file_name("tls_client.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join(&script))
+        .find(|path| path.exists())
+        .expect("tls_client.py beside tls.rs");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(format!("family={family}"))
+        .arg(format!("address={address}"))
+        .arg(format!("ca={}", certs().file("ca.pem")))
+        .args(args)
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The client echoed what it sent and closed with close_notify both ways.
+pub fn assert_echoed(said: &HashMap<String, String>) {
+    assert_eq!(said.get("error"), None, "{said:?}");
+    assert_eq!(said["echoed"], "yes", "{said:?}");
+    assert_eq!(said["closed"], "clean", "{said:?}");
 }

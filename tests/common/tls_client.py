@@ -1,5 +1,5 @@
 # A TLS client for the tests, on Python's ssl module (OpenSSL): connects, shakes hands, reads
-# the server's first line, echoes `echo` bytes of every value in 16 KiB steps, and closes
+# the server's first line (unless silent=1), echoes `echo` bytes of every value in 16 KiB steps, and closes
 # with close_notify both ways. Prints `key=value` lines: what was negotiated, what the
 # server said, and `error=...` at the first failure.
 #
@@ -7,7 +7,8 @@
 #
 # Keys: family (inet|unix), address, ca, cert, key, hostname (default localhost), max=1.2,
 # min=1.3, alpn (comma-separated), echo (bytes), preface (hex, sent in the same segment as
-# the ClientHello: a PROXY header), hold (seconds to wait after the first line).
+# the ClientHello: a PROXY header), hold (seconds to wait after the first line), silent=1
+# (a server that sends no first line: echo).
 import socket
 import ssl
 import sys
@@ -105,7 +106,8 @@ try:
     subject = dict(pair for rdn in tls.getpeercert()["subject"] for pair in rdn)
     said["server_cn"] = subject.get("commonName", "-")
     said["server_o"] = subject.get("organizationName", "-")
-    said["told"] = read_line()
+    if spec.get("silent") != "1":
+        said["told"] = read_line()
     time.sleep(float(spec.get("hold", "0")))
     size = int(spec.get("echo", "0"))
     data = (bytes(range(256)) * (size // 256 + 1))[:size]
