@@ -15,8 +15,9 @@ use crate::common::Transport;
 /// The read buffer: the same 8 KiB as the library's default `rbufsize`.
 const BUF: usize = 8192;
 
-/// Echoes until EOF or an error, then drops (closes) the connection.
-fn echo_stream<S: Read + Write>(mut stream: S) {
+/// Echoes until EOF or an error, then drops (closes) the connection (or, given `&mut`,
+/// returns it to its caller: the TLS server's close_notify).
+pub(crate) fn echo_stream<S: Read + Write>(mut stream: S) {
     let mut buf = [0u8; BUF];
     loop {
         match stream.read(&mut buf) {
@@ -30,7 +31,8 @@ fn echo_stream<S: Read + Write>(mut stream: S) {
     }
 }
 
-fn announce(address: &dyn std::fmt::Display) -> io::Result<()> {
+/// Prints `listening on ADDRESS` and flushes, for whoever started the server.
+pub(crate) fn announce(address: &dyn std::fmt::Display) -> io::Result<()> {
     println!("listening on {address}");
     io::stdout().flush()
 }

@@ -1,6 +1,10 @@
 //! The load generator: blocking clients, a thread each, every network operation under a
 //! timeout, every failure counted, bounded in time (or in operations, under a hard time
-//! limit) so that it never hangs.
+//! limit) so that it never hangs. With the `tls` feature, TCP connections can speak TLS
+//! ([`tls_client`]).
+
+#[cfg(feature = "tls")]
+pub mod tls_client;
 
 use socketserver::proxy::{ProxiedAddresses, ProxyHeader, Version};
 use std::fmt;
@@ -43,6 +47,10 @@ pub struct Spec {
     /// Stream scenarios: each connection starts with a PROXY v2 header (as HAProxy's
     /// `send-proxy-v2` sends), in the same write as its first message.
     pub proxy_header: bool,
+    /// TCP scenarios: every connection speaks TLS with this client configuration, its
+    /// handshake part of the connect (so of churn's operation, not of pingpong's).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The PROXY v2 header a connection starts with when `Spec::proxy_header` is set: TCP over
@@ -236,17 +244,20 @@ impl Tally {
     }
 }
 
-/// A client connection: TCP or unix stream.
+/// A client connection: TCP, unix stream, or TLS over TCP.
 enum Conn {
     Tcp(TcpStream),
     Unix(UnixStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tls_client::Stream>),
 }
 
 impl Conn {
-    fn connect(addr: &Addr, timeout: Duration) -> io::Result<Conn> {
-        let conn = match addr {
+    /// Connects to the server of `spec`, under its timeout (and, for TLS, handshakes).
+    fn connect(spec: &Spec) -> io::Result<Conn> {
+        let conn = match &spec.addr {
             Addr::Inet(a) => {
-                let s = TcpStream::connect_timeout(a, timeout)?;
+                let s = TcpStream::connect_timeout(a, spec.timeout)?;
                 s.set_nodelay(true)?;
                 Conn::Tcp(s)
             }
@@ -254,7 +265,14 @@ impl Conn {
             // full); the watchdog covers the rest.
             Addr::Unix(p) => Conn::Unix(UnixStream::connect(p)?),
         };
-        conn.set_timeouts(Some(timeout))?;
+        conn.set_timeouts(Some(spec.timeout))?;
+        #[cfg(feature = "tls")]
+        let conn = match (conn, &spec.tls) {
+            (Conn::Tcp(tcp), Some(config)) => {
+                Conn::Tls(Box::new(tls_client::handshake(config, tcp)?))
+            }
+            (conn, _) => conn,
+        };
         Ok(conn)
     }
 
@@ -268,20 +286,33 @@ impl Conn {
                 s.set_read_timeout(timeout)?;
                 s.set_write_timeout(timeout)
             }
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => {
+                s.sock.set_read_timeout(timeout)?;
+                s.sock.set_write_timeout(timeout)
+            }
         }
     }
 
-    fn try_clone(&self) -> io::Result<Conn> {
+    /// The stream scenario's two halves: the connection itself and a clone of it, or for
+    /// TLS the two halves of [`tls_client::split`].
+    fn split(self) -> io::Result<(Box<dyn WriteHalf>, Box<dyn Read + Send>)> {
         Ok(match self {
-            Conn::Tcp(s) => Conn::Tcp(s.try_clone()?),
-            Conn::Unix(s) => Conn::Unix(s.try_clone()?),
+            Conn::Tcp(s) => (Box::new(s.try_clone()?), Box::new(s)),
+            Conn::Unix(s) => (Box::new(s.try_clone()?), Box::new(s)),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => {
+                let (writer, reader) = tls_client::split(*s)?;
+                (Box::new(writer), Box::new(reader))
+            }
         })
     }
 
-    fn shutdown_write(&self) -> io::Result<()> {
-        match self {
-            Conn::Tcp(s) => s.shutdown(Shutdown::Write),
-            Conn::Unix(s) => s.shutdown(Shutdown::Write),
+    /// Closes the connection; TLS sends its close_notify first.
+    fn close(self) {
+        #[cfg(feature = "tls")]
+        if let Conn::Tls(s) = self {
+            tls_client::close(*s);
         }
     }
 }
@@ -291,6 +322,8 @@ impl Read for Conn {
         match self {
             Conn::Tcp(s) => s.read(buf),
             Conn::Unix(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => s.read(buf),
         }
     }
 }
@@ -300,11 +333,32 @@ impl Write for Conn {
         match self {
             Conn::Tcp(s) => s.write(buf),
             Conn::Unix(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// The sending half of a stream scenario's connection, which ends its sending (the reader
+/// still reading the echo).
+trait WriteHalf: Write + Send {
+    /// Shuts down the sending direction (after a close_notify, for TLS).
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+impl WriteHalf for TcpStream {
+    fn finish(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+impl WriteHalf for UnixStream {
+    fn finish(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
     }
 }
 
@@ -380,7 +434,7 @@ fn run_clients<C: Send + 'static>(
 fn connect_all(spec: &Spec, tally: &mut Tally) -> Vec<Conn> {
     let mut conns = Vec::new();
     for _ in 0..spec.conns {
-        match Conn::connect(&spec.addr, spec.timeout) {
+        match Conn::connect(spec) {
             Ok(c) => conns.push(c),
             Err(e) => tally.error("connect", e),
         }
@@ -425,6 +479,7 @@ fn pingpong_client(mut conn: Conn, i: usize, spec: &Spec, budget: &Budget) -> Ta
         }
         tally.done(started, spec.size);
     }
+    conn.close();
     tally
 }
 
@@ -442,12 +497,13 @@ fn churn_client((): (), i: usize, spec: &Spec, budget: &Budget) -> Tally {
     while budget.take() {
         let started = Instant::now();
         let result = (|| {
-            let mut conn = Conn::connect(&spec.addr, spec.timeout)?;
+            let mut conn = Conn::connect(spec)?;
             conn.write_all(&first)?;
             conn.read_exact(&mut buf)?;
             if buf != msg {
                 return Err(io::Error::other("echo bytes differ"));
             }
+            conn.close();
             Ok(())
         })();
         match result {
@@ -575,10 +631,10 @@ fn datagram_client(socket: Dgram, i: usize, spec: &Spec, budget: &Budget) -> Tal
 
 /// Writes chunks while the budget lasts, then shuts its write side; a reader thread counts
 /// the echo until EOF. An op is a chunk echoed back whole.
-fn stream_client(mut conn: Conn, i: usize, spec: &Spec, budget: &Budget) -> Tally {
+fn stream_client(conn: Conn, i: usize, spec: &Spec, budget: &Budget) -> Tally {
     let mut tally = Tally::default();
-    let mut reader = match conn.try_clone() {
-        Ok(r) => r,
+    let (mut conn, mut reader) = match conn.split() {
+        Ok(halves) => halves,
         Err(e) => {
             tally.error("clone", e);
             return tally;
@@ -604,7 +660,7 @@ fn stream_client(mut conn: Conn, i: usize, spec: &Spec, budget: &Budget) -> Tall
         }
         written += chunk.len() as u64;
     }
-    if let Err(e) = conn.shutdown_write() {
+    if let Err(e) = conn.finish() {
         tally.error("shutdown", e);
     }
     let read = match reading.join() {

@@ -1,6 +1,7 @@
 //! The async reference: a tokio echo server (multi-threaded runtime, a task per
 //! connection; one task answering datagrams).
 
+use std::future::Future;
 use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -10,7 +11,9 @@ use crate::common::Transport;
 /// The read buffer, as in the other servers.
 const BUF: usize = 8192;
 
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
+/// Echoes until EOF or an error, then drops (closes) the connection (or, given `&mut`,
+/// returns it to its caller: the TLS server's shutdown).
+pub(crate) async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     let mut buf = vec![0u8; BUF];
     loop {
         match stream.read(&mut buf).await {
@@ -24,7 +27,8 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     }
 }
 
-fn announce(address: &dyn std::fmt::Display) -> io::Result<()> {
+/// Prints `listening on ADDRESS` and flushes, for whoever started the server.
+pub(crate) fn announce(address: &dyn std::fmt::Display) -> io::Result<()> {
     println!("listening on {address}");
     io::Write::flush(&mut io::stdout())
 }
@@ -32,10 +36,16 @@ fn announce(address: &dyn std::fmt::Display) -> io::Result<()> {
 /// Serves echo over `transport` at `address` on a multi-threaded tokio runtime (as many
 /// workers as CPUs the process may use) until the process is killed.
 pub fn serve(transport: Transport, address: &str) -> io::Result<()> {
+    block_on(run(transport, address))
+}
+
+/// Runs `server` on a new multi-threaded runtime (as many workers as CPUs the process may
+/// use) until it returns.
+pub(crate) fn block_on(server: impl Future<Output = io::Result<()>>) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_io()
         .build()?;
-    runtime.block_on(run(transport, address))
+    runtime.block_on(server)
 }
 
 async fn run(transport: Transport, address: &str) -> io::Result<()> {

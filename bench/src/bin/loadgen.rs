@@ -2,7 +2,12 @@
 //!
 //!     loadgen --scenario pingpong|churn|datagram|stream --addr ADDR [--transport T]
 //!             [--conns N] [--size BYTES] [--duration SECS | --ops N] [--timeout-ms MS]
-//!             [--limit SECS] [--proxy-header]
+//!             [--limit SECS] [--proxy-header] [--tls CA.pem [--tls12]]
+//!
+//! `--tls` (loadgen built with the `tls` feature): TCP connections speak TLS, trusting the
+//! certificates of CA.pem, for the server name `localhost`, TLS 1.3 (`--tls12`: 1.2), no
+//! session resumption; a `TLS version=... suite=... group=...` line then precedes the
+//! result.
 //!
 //! Bounded in time: a watchdog ends the process (exit 3) if the run overstays its limit.
 
@@ -15,7 +20,8 @@ use socketserver_bench::loadgen::{self, Spec};
 
 const USAGE: &str = "usage: loadgen --scenario pingpong|churn|datagram|stream --addr ADDR \
 [--transport tcp|unix|udp|unix-dgram] [--conns N] [--size BYTES] [--duration SECS | --ops N] \
-[--timeout-ms MS] [--limit SECS] [--proxy-header] (a PROXY v2 header first on each connection)";
+[--timeout-ms MS] [--limit SECS] [--proxy-header] (a PROXY v2 header first on each connection) \
+[--tls CA.pem [--tls12]] (TLS to `localhost`, trusting CA.pem; built with the tls feature)";
 
 fn spec() -> Result<Spec, String> {
     let flags = Flags::parse(std::env::args().skip(1))?;
@@ -30,6 +36,8 @@ fn spec() -> Result<Spec, String> {
         "timeout-ms",
         "limit",
         "proxy-header",
+        "tls",
+        "tls12",
         "help",
     ])?;
     if flags.has("help") {
@@ -51,6 +59,16 @@ fn spec() -> Result<Spec, String> {
     } else {
         64
     };
+    if flags.has("tls") && (flags.has("proxy-header") || !matches!(addr, Addr::Inet(_))) {
+        return Err("--tls is for TCP, without --proxy-header".into());
+    }
+    if flags.has("tls12") && !flags.has("tls") {
+        return Err("--tls12 needs --tls".into());
+    }
+    #[cfg(not(feature = "tls"))]
+    if flags.has("tls") {
+        return Err("--tls needs loadgen built with `--features tls`".into());
+    }
     let ops = match flags.value("ops") {
         Some(v) => Some(v.parse().map_err(|e| format!("--ops {v}: {e}"))?),
         None => None,
@@ -66,6 +84,15 @@ fn spec() -> Result<Spec, String> {
         timeout: Duration::from_millis(flags.get("timeout-ms", 2000u64)?),
         limit: Duration::from_secs_f64(flags.get("limit", 120.0f64)?),
         proxy_header: flags.has("proxy-header"),
+        #[cfg(feature = "tls")]
+        tls: match flags.value("tls") {
+            Some(ca) => Some(
+                loadgen::tls_client::client_config(ca.as_ref(), flags.has("tls12"))
+                    .map_err(|e| format!("--tls {ca}: {e}"))?,
+            ),
+            None if flags.has("tls") => return Err("--tls needs a CA file".into()),
+            None => None,
+        },
     })
 }
 
@@ -94,6 +121,10 @@ fn main() -> ExitCode {
     });
     match loadgen::run(&spec) {
         Ok(outcome) => {
+            #[cfg(feature = "tls")]
+            if let Some(negotiated) = loadgen::tls_client::negotiated() {
+                println!("TLS {negotiated}");
+            }
             println!("{}", outcome.to_line());
             if let Some(e) = &outcome.first_error {
                 eprintln!("loadgen: {} errors, first: {e}", outcome.errors);

@@ -370,6 +370,8 @@ impl Bench {
             timeout: Duration::from_secs(2),
             limit: Duration::from_secs(120),
             proxy_header: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
