@@ -42,7 +42,7 @@ note() { echo "tls.sh: $*" >&2; }
 notes=() # lines for the report's notes
 
 echo_bin=${ECHO_BIN:-target/release/examples/echo}
-if ! cargo build --quiet --release --examples; then
+if ! cargo build --quiet --release --examples --features tls; then
     [ -x "$echo_bin" ] || exit 1
     note "building the examples failed; using the existing $echo_bin"
     notes+=("Building the examples failed (work in progress in the tree): the existing $echo_bin ran.")
