@@ -477,3 +477,46 @@ fn a_graceful_stop_ends_a_connection_stalled_in_its_handshake() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(read_until_closed(&mut stalled).len() < 16);
 }
+
+#[test]
+fn a_reset_mid_handshake_is_counted_and_no_error_is_reported() {
+    let recorder = Recorder::default();
+    let server = Server::<Tcp, Threading, Tell, Recorder>::builder()
+        .tls(default_tls())
+        .hooks(recorder.clone())
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let serving = serve(server);
+    let mut resetting = tcp_connect(&serving.address());
+    resetting.write_all(&[0x16, 0x03, 0x01, 0x00]).unwrap();
+    socket2::SockRef::from(&resetting)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(resetting);
+    wait_until("the reset handshake counted", || {
+        serving.handle().stats().failed_handshakes == 1
+    });
+    assert_echoed(&client(
+        "inet",
+        &serving.address().to_string(),
+        &["echo=1000"],
+    ));
+    assert!(recorder.errors().is_empty(), "{:?}", recorder.errors());
+}
+
+#[test]
+fn a_configuration_from_memory_serves_and_a_reload_keeps_it() {
+    let c = certs();
+    let cert = std::fs::read(c.file("server.pem")).unwrap();
+    let key = std::fs::read(c.file("server.key")).unwrap();
+    let tls = TlsConfig::from_pem(&cert, &key).unwrap();
+    let server = tls_server::<Tcp, Threading>("127.0.0.1:0", tls, |_| {});
+    server.handle().reload().unwrap();
+    assert_echoed(&tcp_client(&server, &["echo=1000"]));
+    let error = TlsConfig::from_pem(&key, &key).unwrap_err();
+    assert_eq!(error.file(), None);
+    assert_eq!(
+        error.to_string(),
+        "the certificate PEM: no certificate in it"
+    );
+}

@@ -50,11 +50,11 @@ pub enum ClientAuth {
     Optional,
 }
 
-/// PEM from a file (re-read on reload) or from memory.
+/// PEM from a file (re-read on reload) or from memory (named in errors by what it holds).
 #[derive(Clone, Debug)]
 enum Pem {
     File(PathBuf),
-    Memory(Arc<[u8]>),
+    Memory(Arc<[u8]>, &'static str),
 }
 
 impl Pem {
@@ -65,7 +65,7 @@ impl Pem {
     /// The bytes, read now for a file.
     fn bytes(&self) -> Result<Arc<[u8]>, TlsError> {
         match self {
-            Pem::Memory(bytes) => Ok(bytes.clone()),
+            Pem::Memory(bytes, _) => Ok(bytes.clone()),
             Pem::File(path) => std::fs::read(path)
                 .map(Arc::from)
                 .map_err(|e| self.error(format!("cannot read it: {e}"))),
@@ -73,12 +73,12 @@ impl Pem {
     }
 
     fn error(&self, message: impl Into<String>) -> TlsError {
-        TlsError {
-            file: match self {
-                Pem::File(path) => Some(path.clone()),
-                Pem::Memory(_) => None,
+        match self {
+            Pem::File(path) => TlsError {
+                file: Some(path.clone()),
+                message: message.into(),
             },
-            message: message.into(),
+            Pem::Memory(_, what) => TlsError::new(format!("{what}: {}", message.into())),
         }
     }
 }
@@ -185,7 +185,8 @@ impl TlsConfig {
 
     /// [`from_pem_files`](Self::from_pem_files) for PEM held in memory (never re-read).
     pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<TlsConfig, TlsError> {
-        let (cert, key) = (Pem::Memory(cert.into()), Pem::Memory(key.into()));
+        let cert = Pem::Memory(cert.into(), "the certificate PEM");
+        let key = Pem::Memory(key.into(), "the key PEM");
         Certificate::load(cert, key).map(TlsConfig::with_default)
     }
 
