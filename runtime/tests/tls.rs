@@ -194,15 +194,27 @@ fn sni_picks_the_certificate_for_the_name_asked_for() {
     });
 }
 
+/// A server asking for client certificates of the test CA, as `auth` says.
+fn client_ca_server(auth: ClientAuth) -> Serving<Tcp, Threading, Tell, DefaultHooks> {
+    let tls = default_tls()
+        .with_client_ca(certs().file("ca.pem"), auth)
+        .unwrap();
+    tls_server::<Tcp, Threading>("127.0.0.1:0", tls, |_| {})
+}
+
+/// The client's `cert=` and `key=` for the test certificate `name`.
+fn presenting(name: &str) -> [String; 2] {
+    let c = certs();
+    [
+        format!("cert={}", c.file(&format!("{name}.pem"))),
+        format!("key={}", c.file(&format!("{name}.key"))),
+    ]
+}
+
 #[test]
 fn required_client_certificates_admit_the_cas_clients_only() {
-    let c = certs();
-    let tls = default_tls()
-        .with_client_ca(c.file("ca.pem"), ClientAuth::Required)
-        .unwrap();
-    let server = tls_server::<Tcp, Threading>("127.0.0.1:0", tls, |_| {});
-    let alice = format!("cert={}", c.file("alice.pem"));
-    let alice_key = format!("key={}", c.file("alice.key"));
+    let server = client_ca_server(ClientAuth::Required);
+    let [alice, alice_key] = presenting("alice");
     let admitted = tcp_client(&server, &[&alice, &alice_key, "echo=1000"]);
     assert_eq!(admitted.get("error"), None, "{admitted:?}");
     assert_eq!(
@@ -213,8 +225,7 @@ fn required_client_certificates_admit_the_cas_clients_only() {
     let anonymous = tcp_client(&server, &["echo=10"]);
     assert!(anonymous.contains_key("error"), "{anonymous:?}");
     assert!(!anonymous.contains_key("told"), "{anonymous:?}");
-    let mallory = format!("cert={}", c.file("mallory.pem"));
-    let mallory_key = format!("key={}", c.file("mallory.key"));
+    let [mallory, mallory_key] = presenting("mallory");
     let stranger = tcp_client(&server, &[&mallory, &mallory_key, "echo=10"]);
     assert!(!stranger.contains_key("told"), "{stranger:?}");
     wait_until("both refusals counted", || {
@@ -224,19 +235,14 @@ fn required_client_certificates_admit_the_cas_clients_only() {
 
 #[test]
 fn optional_client_certificates_admit_clients_without_one() {
-    let c = certs();
-    let tls = default_tls()
-        .with_client_ca(c.file("ca.pem"), ClientAuth::Optional)
-        .unwrap();
-    let server = tls_server::<Tcp, Threading>("127.0.0.1:0", tls, |_| {});
+    let server = client_ca_server(ClientAuth::Optional);
     let anonymous = tcp_client(&server, &["echo=10"]);
     assert_eq!(
         anonymous["told"].split(' ').nth(4),
         Some("-"),
         "{anonymous:?}"
     );
-    let alice = format!("cert={}", c.file("alice.pem"));
-    let alice_key = format!("key={}", c.file("alice.key"));
+    let [alice, alice_key] = presenting("alice");
     let named = tcp_client(&server, &[&alice, &alice_key]);
     assert_eq!(named["told"].split(' ').nth(4), Some("O=Example,_CN=alice"));
 }
