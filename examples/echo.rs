@@ -3,7 +3,7 @@
 //! gracefully.
 //!
 //!     cargo run --release --example echo -- [--transport tcp|udp|unix-stream|unix-datagram]
-//!         [--mixin sync|threading|forking|pool] [--bind ADDR]
+//!         [--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N]
 //!         [--proxy-protocol [--trusted-proxy NET|unix ...]] [--tls-cert FILE --tls-key FILE]
 //!
 //! Each transport x mixin is its own `server!` type, picked at run time from the flags.
@@ -13,7 +13,10 @@
 //! manager that passes it a socket (`LISTEN_FDS`), it serves that socket and `--bind` is
 //! ignored; with `NOTIFY_SOCKET` it reports when it is ready and when it stops. With
 //! `--tls-cert` and `--tls-key` (built with `--features tls`) the stream transports speak
-//! TLS, and SIGHUP re-reads both files.
+//! TLS, and SIGHUP re-reads both files. With `--workers N` (stream transports, not with
+//! forking) it forks N worker processes that serve the socket while it supervises them:
+//! a worker that dies is replaced, SIGHUP restarts them one by one without refusing a
+//! client, SIGTTIN/SIGTTOU add or remove one, SIGTERM stops them all gracefully.
 
 mod common;
 #[path = "common/echo.rs"]
@@ -27,7 +30,7 @@ use std::process::ExitCode;
 use socketserver::prelude::*;
 
 const USAGE: &str = "echo [--transport tcp|udp|unix-stream|unix-datagram] \
-[--mixin sync|threading|forking|pool] [--bind ADDR] \
+[--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N] \
 [--proxy-protocol [--trusted-proxy NET|unix ...]] [--tls-cert FILE --tls-key FILE] \
 (defaults: tcp, threading, 127.0.0.1:9000 or echo.sock for unix transports)";
 
@@ -43,7 +46,7 @@ macro_rules! serve {
     (@with $server:ident, $address:expr, $proxying:expr, |$builder:ident| $layered:expr) => {{
         // Before binding: a signal from now on stops the server cleanly (no socket file left).
         let signals = ShutdownSignals::catch()?;
-        let $builder = $server::builder().configure(|config| $proxying.apply(config));
+        let $builder = $server::builder().configure(|config| $proxying(config));
         // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
         let server: $server = $layered.activate_or_bind($address)?.into();
         common::announce(server.server_address())?;
@@ -65,7 +68,12 @@ fn run(flags: &common::Flags) -> io::Result<()> {
     };
     let address = flags.value_or("bind", default);
     let stream = !matches!(transport, "udp" | "unix-datagram");
-    let proxying = common::Proxying::from_flags(flags, stream)?;
+    let proxy = common::Proxying::from_flags(flags, stream)?;
+    let workers = common::workers(flags, mixin, stream)?;
+    let proxying = |config: &mut ServerConfig| {
+        proxy.apply(config);
+        config.workers = workers;
+    };
     // Loaded before anything is bound: a bad file is one line and nothing listens.
     let tls = common::Tls::from_flags(flags, stream)?;
     match (transport, mixin) {
@@ -93,7 +101,7 @@ fn run(flags: &common::Flags) -> io::Result<()> {
 
 fn main() -> ExitCode {
     let known = [
-        &["transport", "mixin", "bind"],
+        &["transport", "mixin", "bind", "workers"],
         common::PROXY_FLAGS,
         common::TLS_FLAGS,
     ]

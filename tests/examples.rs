@@ -884,22 +884,6 @@ fn sigint_during_start_up_never_leaves_a_socket_file() {
     }
 }
 
-/// The pids of the children of `pid` (from /proc).
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    let mut children = Vec::new();
-    for task in tasks.flatten() {
-        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        children.extend(
-            list.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    children
-}
-
 /// A forking echo killed with SIGKILL mid-conversation: its child dies too (it would
 /// otherwise hold the listening socket and serve on), and the port can be bound again.
 #[test]

@@ -92,6 +92,33 @@ impl Proxying {
     }
 }
 
+/// `--workers N`: pre-forked worker processes (0 without the flag); a usage error for a
+/// number that is not one (or 0), with `--mixin forking` and on a datagram transport.
+pub fn workers(flags: &Flags, mixin: &str, stream: bool) -> io::Result<usize> {
+    let Some(value) = flags.value("workers") else {
+        return Ok(0);
+    };
+    let workers = match value.parse::<usize>() {
+        Ok(n @ 1..=4096) => n,
+        _ => {
+            return Err(usage_error(format!(
+                "--workers takes a number of processes from 1 to 4096, not `{value}`"
+            )))
+        }
+    };
+    if mixin == "forking" {
+        return Err(usage_error(
+            "--workers runs sync, threading or pool workers, not forking".to_owned(),
+        ));
+    }
+    if !stream {
+        return Err(usage_error(
+            "--workers is for stream transports (tcp, unix-stream)".to_owned(),
+        ));
+    }
+    Ok(workers)
+}
+
 /// Runs an example's `main`: usage on `--help`, one line on stderr and a non-zero status on
 /// a usage error (2) or a failure (1). `known` names the flags (without `--`), each of
 /// which takes a value but `--proxy-protocol`.

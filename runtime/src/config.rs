@@ -113,6 +113,12 @@ pub struct ServerConfig {
     /// With TLS (`Builder::tls`, the `tls` feature): how long a connection has to complete
     /// its handshake before it is closed unserved. Default 10 s; `None` waits forever.
     pub tls_handshake_timeout: Option<Duration>,
+    /// Pre-forked workers (stream transports; `Sync`, `Threading` or `Pool` inside each):
+    /// `serve_until_signal` and `serve_until` fork this many worker processes that serve
+    /// the socket, while this process supervises them (see [`prefork`](crate::prefork)).
+    /// `std::thread::available_parallelism()` is the usual choice. Default 0: this process
+    /// serves.
+    pub workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -145,6 +151,7 @@ impl Default for ServerConfig {
             proxy_header_timeout: Some(Duration::from_secs(3)),
             trusted_proxies: Vec::new(),
             tls_handshake_timeout: Some(Duration::from_secs(10)),
+            workers: 0,
         }
     }
 }

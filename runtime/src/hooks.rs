@@ -59,6 +59,14 @@ pub trait Hooks: Send + Sync + 'static {
     /// go on being served. Default: nothing; the server keeps serving either way, a
     /// `SIGHUP` never stops it.
     fn reload(&self) {}
+
+    /// Called in each pre-forked worker (`workers`) right after it is forked, before it
+    /// serves: what a process needs of its own (a database connection, a random seed).
+    /// An error ends the worker; its master replaces it, and stops with an error when
+    /// workers keep failing at start. Default: nothing.
+    fn post_fork(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Python's behaviour for every hook.

@@ -128,6 +128,44 @@ pub struct Stats {
     pub failed_handshakes: u64,
 }
 
+impl Stats {
+    /// The counters as a list, in field order (a worker's report to its master).
+    pub(crate) fn to_array(self) -> [u64; 9] {
+        [
+            self.accepted,
+            self.active,
+            self.completed,
+            self.failed,
+            self.rejected,
+            self.cut,
+            self.dropped_replies,
+            self.refused_by_layer,
+            self.failed_handshakes,
+        ]
+    }
+
+    /// [`to_array`](Stats::to_array) read back.
+    pub(crate) fn from_array(c: [u64; 9]) -> Stats {
+        Stats {
+            accepted: c[0],
+            active: c[1],
+            completed: c[2],
+            failed: c[3],
+            rejected: c[4],
+            cut: c[5],
+            dropped_replies: c[6],
+            refused_by_layer: c[7],
+            failed_handshakes: c[8],
+        }
+    }
+
+    /// Both counts added, counter by counter.
+    pub(crate) fn plus(self, other: Stats) -> Stats {
+        let (a, b) = (self.to_array(), other.to_array());
+        Stats::from_array(std::array::from_fn(|i| a[i] + b[i]))
+    }
+}
+
 /// Where an admitted request is: its shard and its slot there.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Id {

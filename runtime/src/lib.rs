@@ -47,6 +47,7 @@ mod lock;
 pub mod mixin;
 mod notify;
 mod poll;
+pub mod prefork;
 pub mod proxy;
 mod report;
 mod request;

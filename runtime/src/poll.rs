@@ -17,3 +17,12 @@ pub(crate) fn readable<const N: usize>(
     };
     crate::sys::poll_readable(fds, timeout_ms)
 }
+
+/// [`readable`] for a number of descriptors known at run time.
+pub(crate) fn readable_any(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
+    let timeout_ms = match timeout {
+        Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+        None => -1,
+    };
+    crate::sys::poll_readable_any(fds, timeout_ms)
+}

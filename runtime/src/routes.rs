@@ -10,6 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[derive(Debug)]
 pub(crate) struct SignalRegistration(signal_hook::SigId);
 
+impl SignalRegistration {
+    /// In a forked child: the signal no longer writes to the parent's socket. (The child
+    /// leaves with `_exit`: the registration is never dropped there.)
+    pub(crate) fn forget_in_child(&self) {
+        signal_hook::low_level::unregister(self.0);
+    }
+}
+
 impl Drop for SignalRegistration {
     fn drop(&mut self) {
         signal_hook::low_level::unregister(self.0);

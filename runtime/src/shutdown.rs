@@ -18,6 +18,8 @@ struct HandleState {
     in_flight: InFlight,
     blocked: Blocked,
     reloader: OnceLock<Reloader>,
+    /// What pre-forked workers reported, for their master's `stats`.
+    workers: std::sync::Mutex<Stats>,
 }
 
 /// Re-reads what the server loaded from files (its TLS configuration).
@@ -77,6 +79,7 @@ impl ServerHandle {
                 in_flight: InFlight::new(max_connections),
                 blocked: Blocked::new(socket),
                 reloader: OnceLock::new(),
+                workers: std::sync::Mutex::new(Stats::default()),
             }),
         })
     }
@@ -92,8 +95,16 @@ impl ServerHandle {
     }
 
     /// What the server has done so far: accepted, active, completed, failed, rejected, cut.
+    /// A master of pre-forked workers counts what its workers did (as they last reported,
+    /// at most 200 ms ago, and in full once they exited).
     pub fn stats(&self) -> Stats {
-        self.state.in_flight.stats()
+        let workers = *crate::lock::lock(&self.state.workers);
+        self.state.in_flight.stats().plus(workers)
+    }
+
+    /// Sets what the workers of this master did (see `stats`).
+    pub(crate) fn set_worker_stats(&self, stats: Stats) {
+        *crate::lock::lock(&self.state.workers) = stats;
     }
 
     /// Re-reads what the server loaded from files: its TLS certificates, keys and client

@@ -73,11 +73,14 @@ where
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn serve_until(&self, signals: ShutdownSignals, grace: Duration) -> io::Result<usize> {
+        let notifier = Notifier::from_environment();
+        let notifier = notifier.as_ref();
+        if self.shared.config.workers > 0 {
+            return self.supervise(&signals, grace, notifier);
+        }
         let (done, mut done_writer) = UnixStream::pair()?;
         let handle = self.handle();
         let cut_before = handle.stats().cut;
-        let notifier = Notifier::from_environment();
-        let notifier = notifier.as_ref();
         thread::scope(|scope| {
             scope.spawn(|| watch(&signals, &done, self, grace, notifier));
             if let Some(notifier) = notifier {
@@ -140,6 +143,24 @@ impl ShutdownSignals {
     /// ```
     pub fn try_clone(&self) -> io::Result<ShutdownSignals> {
         Self::with_pending(pending(&self.stops)?, pending(&self.reloads)?)
+    }
+
+    /// The socket a stop signal writes to, and the one a reload writes to.
+    pub(crate) fn fds(&self) -> (std::os::fd::RawFd, std::os::fd::RawFd) {
+        (self.stops.as_raw_fd(), self.reloads.as_raw_fd())
+    }
+
+    /// How many stop signals (`stops`) or reloads came since the last call.
+    pub(crate) fn take(&self, stops: bool) -> usize {
+        drain(if stops { &self.stops } else { &self.reloads })
+    }
+
+    /// In a forked worker: these signals no longer reach the master's sockets (the worker
+    /// catches its own).
+    pub(crate) fn forget_in_child(&self) {
+        for registration in &self._registrations {
+            registration.forget_in_child();
+        }
     }
 
     /// Catches the signals, as if `stops` stop signals and `reloads` reloads had come.

@@ -115,6 +115,16 @@ pub(crate) fn close_in_place(fd: RawFd) -> io::Result<()> {
     }
 }
 
+/// Makes descriptor `fd` (open, the caller's) refer to what `new` refers to, atomically;
+/// `new` closes.
+pub(crate) fn replace_fd(new: impl AsRawFd, fd: RawFd) -> io::Result<()> {
+    // SAFETY: dup3 replaces `fd` with a copy of `new`, atomically.
+    match unsafe { libc::dup3(new.as_raw_fd(), fd, libc::O_CLOEXEC) } {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    }
+}
+
 /// In a child right after `fork`: asks the kernel to kill it when the thread that forked it
 /// ends (`PR_SET_PDEATHSIG`), and kills it at once if its parent `parent` is already gone
 /// (it could have died between the fork and the `prctl`).
@@ -181,6 +191,34 @@ pub(crate) fn poll_readable<const N: usize>(
         return Err(e);
     }
     Ok(pollfds.map(|p| p.revents != 0))
+}
+
+/// [`poll_readable`] for a number of descriptors known at run time.
+pub(crate) fn poll_readable_any(fds: &[RawFd], timeout_ms: libc::c_int) -> io::Result<Vec<bool>> {
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `pollfds` is a valid array of its length for the duration of the call.
+    let n = unsafe {
+        libc::poll(
+            pollfds.as_mut_ptr(),
+            pollfds.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(e);
+    }
+    Ok(pollfds.iter().map(|p| p.revents != 0).collect())
 }
 
 /// Which side of a `fork` the caller is on.

@@ -51,6 +51,16 @@ impl WakeSocket {
     pub(crate) fn fd(&self) -> RawFd {
         self.reader.as_raw_fd()
     }
+
+    /// In a pre-forked worker: a pair of its own under the same descriptors, so that the
+    /// worker's own stop does not wake (and stop) its master, nor the master's its workers.
+    pub(crate) fn renew_in_child(&self) -> io::Result<()> {
+        let (reader, writer) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        crate::sys::replace_fd(reader, self.reader.as_raw_fd())?;
+        crate::sys::replace_fd(writer, self.writer.as_raw_fd())
+    }
 }
 
 /// Reads every byte pending on the non-blocking `socket`, handing each chunk to `each`.

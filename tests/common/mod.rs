@@ -143,3 +143,19 @@ pub fn signal(server: &Running, signal: i32) {
     // SAFETY: signals our own child process.
     unsafe { libc::kill(server.child.id() as i32, signal) };
 }
+
+/// The pids of the children of `pid` (from /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut children = Vec::new();
+    for task in tasks.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    children
+}

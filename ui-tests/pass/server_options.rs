@@ -95,6 +95,7 @@ server! {
         handler: Stream,
         pool_size: 3,
         pool_queue_size: 1048576,
+        workers: 4,
     }
 }
 
@@ -155,6 +156,7 @@ fn main() -> std::io::Result<()> {
     let fixed = UnixPoolFixed::config();
     assert_eq!((fixed.pool_size, fixed.pool_queue_size), (3, 1 << 20));
     assert_eq!(fixed.pool_bounds()?, (3, 3));
+    assert_eq!(fixed.workers, 4);
 
     let server = TcpPoolAll::bind("127.0.0.1:0")?;
     assert_eq!(server.server().config(), &TcpPoolAll::config());

@@ -125,13 +125,11 @@ impl Applies {
             Applies::Datagram => "the datagram transports (`Udp`, `UnixDatagram`)".into(),
             Applies::Unix => "the unix transports (`UnixStream`, `UnixDatagram`)".into(),
             Applies::Mixins([one]) => format!("the `{one}` mixin"),
-            Applies::Mixins(many) => format!(
-                "the {} mixins",
-                many.iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            ),
+            Applies::Mixins(many) => {
+                let named: Vec<_> = many.iter().map(|m| format!("`{m}`")).collect();
+                let (last, rest) = named.split_last().expect("at least two");
+                format!("the {} and {last} mixins", rest.join(", "))
+            }
         }
     }
 }
@@ -251,6 +249,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     proxy_option("proxy_header_timeout", ValueType::Seconds),
     proxy_option("trusted_proxies", ValueType::Proxies),
     option("tls_handshake_timeout", ValueType::Seconds, Applies::Tls),
+    // Also for stream transports only: `validate::check_workers`.
+    option(
+        "workers",
+        count(1 << 12),
+        Applies::Mixins(&["Sync", "Threading", "Pool"]),
+    ),
 ];
 
 /// A count from 1 to `max`.

@@ -122,6 +122,7 @@ pub fn validate(decl: &Declaration) -> (Server<'_>, Option<syn::Error>) {
         }
     }
     check_needs(&options, &mut errors);
+    check_workers(&options, transport_spec, &mut errors);
     check_pool_bounds(&options, &mut errors);
     let server = Server {
         attrs,
@@ -337,6 +338,28 @@ fn check_applies(
             spec.applies.describe(),
         ),
     );
+}
+
+/// Reports `workers` on a datagram transport (its mixins are checked as any option's).
+fn check_workers(
+    options: &[(&'static OptionSpec, &Ident, Value)],
+    transport: Option<&TransportSpec>,
+    errors: &mut Errors,
+) {
+    let Some(transport) = transport.filter(|t| !t.stream) else {
+        return;
+    };
+    for (spec, key, _) in options {
+        if spec.name == "workers" {
+            errors.at(
+                key,
+                format!(
+                    "`workers` applies to the stream transports (`Tcp`, `UnixStream`), not `{}`: remove it",
+                    transport.name
+                ),
+            );
+        }
+    }
 }
 
 /// Reports an option set without the boolean option it needs set to `true`.

@@ -63,6 +63,13 @@ pub trait Mixin: Send + Sync + Sized + 'static {
         true
     }
 
+    /// In a pre-forked worker, right after its `fork`: the mixin's threads stayed in the
+    /// master (`fork` copies the calling thread alone); start the worker's own. Default:
+    /// nothing (a mixin without threads of its own).
+    fn after_fork(&self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Housekeeping after every turn of the serving loop (reaping threads or children).
     fn service_actions(&self) {}
 

@@ -308,6 +308,22 @@ impl Mixin for Pool {
         Ok(pool)
     }
 
+    fn after_fork(&self) -> io::Result<()> {
+        let mut guard = self.shared.state();
+        let state = &mut *guard;
+        // Handles of threads of another process: neither joined nor detached here.
+        for handle in state.handles.drain(..).chain(state.retired.take()) {
+            std::mem::forget(handle);
+        }
+        state.workers = 0;
+        state.resting = 0;
+        self.shared.accepting.store(0, Ordering::SeqCst);
+        for _ in 0..self.shared.min {
+            self.shared.start(state)?;
+        }
+        Ok(())
+    }
+
     fn acceptors(&self) -> usize {
         match self.shared.capacity {
             0 => self.workers(),

@@ -133,6 +133,18 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// server its socket, for their replies).
     fn stop_listening(listener: &Self::Listener);
 
+    /// In a pre-forked worker: the listener is one of several processes' from now on, so
+    /// that stopping closes it for this process only (its master and the other workers go
+    /// on listening) and removes no socket file. An error for a transport that cannot be
+    /// served by workers. Default: datagram transports cannot (yet).
+    fn share(listener: &Self::Listener) -> io::Result<()> {
+        let _ = listener;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "pre-forked workers serve stream transports (Tcp, UnixStream) only",
+        ))
+    }
+
     /// Ends a request that never reached a handler (rejected by `verify_request`, or not
     /// started).
     fn reject(incoming: Self::Incoming);

@@ -155,6 +155,12 @@ impl OwnedSocketFile {
     pub(super) fn remove(&self) {
         drop(crate::lock::lock(&self.0).take());
     }
+
+    /// Leaves the file to whoever else serves it (a pre-forked worker's master): never
+    /// removed by this process.
+    pub(super) fn disown(&self) {
+        std::mem::forget(crate::lock::lock(&self.0).take());
+    }
 }
 
 /// A socket file a unix server created; removed on drop, unless something else has since

@@ -25,8 +25,9 @@ pub struct StreamListener {
     registered: std::sync::Mutex<crate::listeners::Registered>,
     socket: Socket,
     socket_file: OwnedSocketFile,
-    /// Made by `bind` (ours alone), not adopted (perhaps shared with other processes).
-    bound: bool,
+    /// Made by `bind` (ours alone), not adopted (perhaps shared with other processes) nor
+    /// shared with pre-forked workers since.
+    bound: std::sync::atomic::AtomicBool,
 }
 
 impl StreamListener {
@@ -36,7 +37,7 @@ impl StreamListener {
             socket,
             socket_file: OwnedSocketFile::new(socket_file),
             registered: std::sync::Mutex::new(registered),
-            bound,
+            bound: std::sync::atomic::AtomicBool::new(bound),
         }
     }
 }
@@ -80,7 +81,7 @@ fn stop_handshakes(listener: &StreamListener) {
         .socket
         .local_addr()
         .is_ok_and(|a| a.as_socket().is_some());
-    if listener.bound && tcp {
+    if listener.bound.load(std::sync::atomic::Ordering::SeqCst) && tcp {
         let _ = listener.socket.attach_filter(&DROP_SYNS);
     }
 }
@@ -124,12 +125,21 @@ const fn bpf(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
 /// listening in its other holders. Then the socket file goes.
 fn stop_listening(listener: &StreamListener) {
     let fd = listener.socket.as_raw_fd();
-    let _ = match listener.bound {
+    let _ = match listener.bound.load(std::sync::atomic::Ordering::SeqCst) {
         true => crate::sys::shut_down(fd, libc::SHUT_RDWR),
         false => crate::sys::close_in_place(fd),
     };
     crate::lock::lock(&listener.registered).unregister();
     listener.socket_file.remove();
+}
+
+/// See [`Transport::share`](super::Transport::share).
+fn share(listener: &StreamListener) -> io::Result<()> {
+    listener
+        .bound
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    listener.socket_file.disown();
+    Ok(())
 }
 
 /// The `Transport` items of a stream transport whose accepted sockets `wrap` makes into
@@ -143,6 +153,10 @@ macro_rules! stream_items {
 
         fn bind(address: &SocketAddress, config: &ServerConfig) -> io::Result<StreamListener> {
             bind(address, config)
+        }
+
+        fn share(listener: &StreamListener) -> io::Result<()> {
+            share(listener)
         }
 
         fn adopt(socket: std::os::fd::OwnedFd) -> io::Result<StreamListener> {

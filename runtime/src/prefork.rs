@@ -1,0 +1,581 @@
+//! Pre-forked workers (`ServerConfig::workers`): the process that bound the socket becomes
+//! a master that serves nothing and supervises worker processes, each serving the shared
+//! socket with the server's own mixin (`Sync`, `Threading` or `Pool`), as gunicorn's and
+//! unicorn's masters do.
+//!
+//! [`serve_until`](crate::Server::serve_until) (and `serve_until_signal`) of a server with
+//! `workers` N forks N workers and then:
+//!
+//! - replaces a worker that exits or is killed at once (within a few milliseconds), unless
+//!   it failed before it was serving: then after 100 ms, doubling, and after five such
+//!   failures in a row the master stops the others and returns an error that says so;
+//! - on SIGTERM or SIGINT (or `ServerHandle::shutdown`) stops every worker gracefully
+//!   (each stops accepting, serves what it had taken and lets its requests finish for up
+//!   to the grace period), waits for them, stops listening and returns the requests cut;
+//! - on SIGHUP re-reads the TLS files (`ServerHandle::reload`), calls `Hooks::reload`, and
+//!   restarts the workers one by one: a new worker is serving before an old one is asked
+//!   to stop, so no client is refused or reset;
+//! - on SIGTTIN runs one worker more, on SIGTTOU one fewer (at least one);
+//! - counts, in its `ServerHandle::stats`, what the workers did (each reports every
+//!   200 ms, and in full as it exits).
+//!
+//! Workers die with their master (`PR_SET_PDEATHSIG`, and a worker whose master's end of
+//! its control socket closes stops), so no orphan keeps the port. A worker closes the
+//! shared socket for itself only when it stops, and removes no unix socket file: the master
+//! does, when it stops. `SIGTERM` or `SIGINT` sent to a worker alone stops that worker
+//! gracefully (and the master replaces it).
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use crate::handler::RequestHandler;
+use crate::hooks::Hooks;
+use crate::inflight::Stats;
+use crate::mixin::Mixin;
+use crate::notify::Notifier;
+use crate::poll;
+use crate::routes::{self, SignalRegistration};
+use crate::server::Server;
+use crate::signals::ShutdownSignals;
+use crate::sys;
+use crate::transport::Transport;
+
+/// Failures at start in a row after which the master gives up.
+const MOST_FAILED_STARTS: u32 = 5;
+/// A worker that exits sooner after it started serving failed at start.
+const SETTLED: Duration = Duration::from_secs(1);
+/// How often a worker reports its counters.
+const REPORT_EVERY: Duration = Duration::from_millis(200);
+/// How long past the grace period the master waits for a worker before it kills it.
+const KILL_AFTER: Duration = Duration::from_secs(2);
+
+/// What a worker says to its master on its status socket: `R` once it serves, `T` and
+/// nine little-endian counters (`Stats`) to report them.
+const READY: u8 = b'R';
+const TALLY: u8 = b'T';
+const TALLY_LEN: usize = 1 + 9 * 8;
+
+/// One worker process, as its master sees it.
+struct Worker {
+    pid: libc::pid_t,
+    /// Writing to it (or closing it) stops the worker.
+    control: UnixStream,
+    status: UnixStream,
+    received: Vec<u8>,
+    started: Instant,
+    ready: bool,
+    /// Asked to stop: its exit is no failure.
+    retiring: bool,
+    stats: Stats,
+}
+
+impl Worker {
+    /// Asks the worker to stop gracefully.
+    fn retire(&mut self) {
+        if !self.retiring {
+            self.retiring = true;
+            let _ = (&self.control).write_all(b"S");
+        }
+    }
+
+    /// Reads what the worker said; true once it said it serves (this time).
+    fn read_status(&mut self) -> bool {
+        let mut became_ready = false;
+        let mut buf = [0u8; 512];
+        while let Ok(n @ 1..) = (&self.status).read(&mut buf) {
+            self.received.extend_from_slice(&buf[..n]);
+        }
+        loop {
+            match self.received.first() {
+                Some(&READY) => {
+                    self.received.remove(0);
+                    became_ready |= !self.ready;
+                    self.ready = true;
+                }
+                Some(&TALLY) if self.received.len() >= TALLY_LEN => {
+                    let counters = std::array::from_fn(|i| {
+                        let at = 1 + i * 8;
+                        u64::from_le_bytes(self.received[at..at + 8].try_into().unwrap())
+                    });
+                    self.stats = Stats::from_array(counters);
+                    self.received.drain(..TALLY_LEN);
+                }
+                _ => return became_ready,
+            }
+        }
+    }
+}
+
+/// SIGCHLD, SIGTTIN and SIGTTOU, each routed to a socket the master polls.
+struct Events {
+    ended: UnixStream,
+    more: UnixStream,
+    fewer: UnixStream,
+    registrations: Vec<SignalRegistration>,
+}
+
+impl Events {
+    fn catch() -> io::Result<Events> {
+        let mut registrations = Vec::new();
+        let mut route = |signal| -> io::Result<UnixStream> {
+            let (reader, writer) = UnixStream::pair()?;
+            reader.set_nonblocking(true)?;
+            registrations.push(routes::route(signal, writer)?);
+            Ok(reader)
+        };
+        Ok(Events {
+            ended: route(libc::SIGCHLD)?,
+            more: route(libc::SIGTTIN)?,
+            fewer: route(libc::SIGTTOU)?,
+            registrations,
+        })
+    }
+}
+
+/// How many bytes were waiting on `socket` (read and dropped).
+fn take(socket: &UnixStream) -> usize {
+    let mut total = 0;
+    crate::wake::drain(socket, |bytes| total += bytes.len());
+    total
+}
+
+/// The master: its workers and what it is doing with them.
+struct Master<'a, T: Transport, M: Mixin, H, K: Hooks> {
+    server: &'a Server<T, M, H, K>,
+    signals: &'a ShutdownSignals,
+    events: Events,
+    grace: Duration,
+    workers: Vec<Worker>,
+    /// How many workers should serve.
+    target: usize,
+    /// What the workers that exited did.
+    finished: Stats,
+    failed_starts: u32,
+    /// No worker is started before this (after a failure at start).
+    hold_until: Option<Instant>,
+    /// Workers a rolling restart is still to replace, and the one being replaced with the
+    /// new worker that will replace it.
+    to_replace: Vec<libc::pid_t>,
+    replacing: Option<(libc::pid_t, libc::pid_t)>,
+    said_ready: bool,
+}
+
+impl<T, M, H, K> Server<T, M, H, K>
+where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    /// `serve_until` for a server with `workers`: forks them and supervises them until a
+    /// stop signal; see the module's documentation.
+    pub(crate) fn supervise(
+        &self,
+        signals: &ShutdownSignals,
+        grace: Duration,
+        notifier: Option<&Notifier>,
+    ) -> io::Result<usize> {
+        if !T::STREAM {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "workers is for stream transports (Tcp, UnixStream) only",
+            ));
+        }
+        let mut master = Master {
+            server: self,
+            signals,
+            events: Events::catch()?,
+            grace,
+            workers: Vec::new(),
+            target: self.shared.config.workers,
+            finished: Stats::default(),
+            failed_starts: 0,
+            hold_until: None,
+            to_replace: Vec::new(),
+            replacing: None,
+            said_ready: false,
+        };
+        let run = master.run(notifier);
+        if let Some(notifier) = notifier {
+            notifier.stopping(&self.handle().stats());
+        }
+        let cut = master.stop();
+        run.map(|()| cut)
+    }
+}
+
+impl<T, M, H, K> Master<'_, T, M, H, K>
+where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    /// Supervises until a stop is asked for (`Ok`) or workers keep failing at start.
+    fn run(&mut self, notifier: Option<&Notifier>) -> io::Result<()> {
+        let handle = self.server.handle();
+        let (stops, reloads) = self.signals.fds();
+        loop {
+            self.balance()?;
+            let mut fds = vec![
+                stops,
+                reloads,
+                handle.wake().fd(),
+                self.events.ended.as_raw_fd(),
+                self.events.more.as_raw_fd(),
+                self.events.fewer.as_raw_fd(),
+            ];
+            fds.extend(self.workers.iter().map(|w| w.status.as_raw_fd()));
+            let wait = self
+                .hold_until
+                .map(|t| t.saturating_duration_since(Instant::now()));
+            let ready = poll::readable_any(&fds, wait)?;
+            if ready[0] && self.signals.take(true) > 0 {
+                return Ok(());
+            }
+            if ready[2] && handle.take_wake() {
+                return Ok(());
+            }
+            if ready[1] && self.signals.take(false) > 0 {
+                self.reload();
+            }
+            if ready[4] {
+                self.target += take(&self.events.more);
+            }
+            if ready[5] {
+                let fewer = take(&self.events.fewer);
+                self.target = self.target.saturating_sub(fewer).max(1);
+            }
+            let became_ready: Vec<libc::pid_t> = (self.workers.iter_mut().enumerate())
+                .filter(|(at, _)| ready.get(6 + at) == Some(&true))
+                .filter_map(|(_, worker)| worker.read_status().then_some(worker.pid))
+                .collect();
+            for pid in became_ready {
+                self.serving(pid, notifier);
+            }
+            if ready[3] {
+                take(&self.events.ended);
+            }
+            self.reap()?;
+            self.tally();
+        }
+    }
+
+    /// Worker `pid` serves: failures at start are over, the worker it replaces (in a
+    /// rolling restart) is asked to stop, and the service manager hears of the first.
+    fn serving(&mut self, pid: libc::pid_t, notifier: Option<&Notifier>) {
+        self.failed_starts = 0;
+        if let Some((new, old)) = self.replacing {
+            if new == pid {
+                self.replacing = None;
+                self.to_replace.retain(|&p| p != old);
+                if let Some(old) = self.workers.iter_mut().find(|w| w.pid == old) {
+                    old.retire();
+                }
+            }
+        }
+        if !self.said_ready {
+            self.said_ready = true;
+            if let Some(notifier) = notifier {
+                notifier.ready(&self.server.handle().stats());
+            }
+        }
+    }
+
+    /// SIGHUP: the configuration's files again, the hook, and every worker replaced.
+    fn reload(&mut self) {
+        if let Err(e) = self.server.handle().reload() {
+            crate::report::error(format_args!(
+                "reload failed, still serving the configuration loaded before: {e}"
+            ));
+        }
+        self.server.shared.hooks.reload();
+        self.to_replace = self
+            .workers
+            .iter()
+            .filter(|w| !w.retiring)
+            .map(|w| w.pid)
+            .collect();
+    }
+
+    /// Starts or retires workers until as many serve as should, one replacement of a
+    /// rolling restart at a time.
+    fn balance(&mut self) -> io::Result<()> {
+        if self.hold_until.is_some_and(|t| Instant::now() < t) {
+            return Ok(());
+        }
+        self.hold_until = None;
+        let old = self.replacing.map(|(_, old)| old);
+        let serving = |w: &&Worker| !w.retiring && Some(w.pid) != old;
+        while self.workers.iter().filter(serving).count() < self.target {
+            self.spawn()?;
+        }
+        while self.workers.iter().filter(serving).count() > self.target {
+            let newest = self.workers.iter_mut().rev().find(|w| serving(&&**w));
+            if let Some(worker) = newest {
+                worker.retire();
+            }
+        }
+        if self.replacing.is_none() {
+            self.to_replace
+                .retain(|&pid| self.workers.iter().any(|w| w.pid == pid && !w.retiring));
+            if let Some(&old) = self.to_replace.first() {
+                let new = self.spawn()?;
+                self.replacing = Some((new, old));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forks a worker.
+    fn spawn(&mut self) -> io::Result<libc::pid_t> {
+        let (control, worker_control) = UnixStream::pair()?;
+        let (status, worker_status) = UnixStream::pair()?;
+        status.set_nonblocking(true)?;
+        let master = std::process::id() as libc::pid_t;
+        let forking = crate::listeners::forking();
+        let forked = sys::fork();
+        drop(forking);
+        match forked? {
+            sys::Forked::Child => {
+                sys::die_with_parent(master);
+                // The master's signals and sockets are not the worker's.
+                self.signals.forget_in_child();
+                for registration in &self.events.registrations {
+                    registration.forget_in_child();
+                }
+                for worker in &self.workers {
+                    sys::close(worker.control.as_raw_fd());
+                    sys::close(worker.status.as_raw_fd());
+                }
+                sys::close(control.as_raw_fd());
+                sys::close(status.as_raw_fd());
+                let ok = serve_as_worker(self.server, worker_control, worker_status, self.grace);
+                sys::exit_child(if ok { 0 } else { 1 })
+            }
+            sys::Forked::Parent(pid) => {
+                self.workers.push(Worker {
+                    pid,
+                    control,
+                    status,
+                    received: Vec::new(),
+                    started: Instant::now(),
+                    ready: false,
+                    retiring: false,
+                    stats: Stats::default(),
+                });
+                Ok(pid)
+            }
+        }
+    }
+
+    /// Waits for the workers that exited; one that was not asked to is replaced (by
+    /// `balance`), after a pause if it failed at start, and too many such failures in a
+    /// row are an error.
+    fn reap(&mut self) -> io::Result<()> {
+        let mut at = 0;
+        while at < self.workers.len() {
+            let worker = &mut self.workers[at];
+            let ended = match sys::wait_child(worker.pid, libc::WNOHANG) {
+                Ok(None) => {
+                    at += 1;
+                    continue;
+                }
+                Ok(Some(ok)) => ok,
+                Err(_) => false,
+            };
+            worker.read_status();
+            let worker = self.workers.remove(at);
+            self.finished = self.finished.plus(worker.stats);
+            if let Some((new, old)) = self.replacing {
+                if new == worker.pid || old == worker.pid {
+                    self.replacing = None;
+                }
+            }
+            if worker.retiring {
+                continue;
+            }
+            let failed_at_start = !worker.ready || worker.started.elapsed() < SETTLED;
+            if !failed_at_start {
+                crate::report::error(format_args!(
+                    "worker {} exited ({}); starting another",
+                    worker.pid,
+                    if ended {
+                        "status 0"
+                    } else {
+                        "failed or killed"
+                    }
+                ));
+                continue;
+            }
+            self.failed_starts += 1;
+            if self.failed_starts >= MOST_FAILED_STARTS {
+                return Err(io::Error::other(format!(
+                    "{MOST_FAILED_STARTS} workers in a row exited as they started (the last, {}): stopping",
+                    worker.pid
+                )));
+            }
+            let pause = Duration::from_millis(100) * 2u32.pow(self.failed_starts - 1);
+            crate::report::error(format_args!(
+                "worker {} exited within {} s of starting; another in {} ms",
+                worker.pid,
+                SETTLED.as_secs(),
+                pause.as_millis()
+            ));
+            self.hold_until = Some(Instant::now() + pause);
+        }
+        Ok(())
+    }
+
+    /// Puts what the workers did into the master's stats.
+    fn tally(&self) {
+        let live = self
+            .workers
+            .iter()
+            .fold(Stats::default(), |s, w| s.plus(w.stats));
+        self.server
+            .handle()
+            .set_worker_stats(self.finished.plus(live));
+    }
+
+    /// Stops every worker gracefully (those still running past the grace period, and a
+    /// little more, are killed), then the socket; the requests the workers cut.
+    fn stop(&mut self) -> usize {
+        // New clients are refused from here on (a TCP socket drops their SYNs until it
+        // stops listening), the workers take what is queued.
+        T::stop_handshakes(&self.server.listener);
+        let cut_before = self.finished.cut + self.workers.iter().map(|w| w.stats.cut).sum::<u64>();
+        for worker in &mut self.workers {
+            worker.retire();
+        }
+        let deadline = Instant::now() + self.grace + KILL_AFTER;
+        while !self.workers.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                for worker in &self.workers {
+                    sys::kill(worker.pid, libc::SIGKILL);
+                }
+            }
+            let mut fds = vec![self.events.ended.as_raw_fd()];
+            fds.extend(self.workers.iter().map(|w| w.status.as_raw_fd()));
+            let wait = deadline
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(10));
+            let _ = poll::readable_any(&fds, Some(wait.min(Duration::from_millis(100))));
+            take(&self.events.ended);
+            for worker in &mut self.workers {
+                worker.read_status();
+            }
+            let _ = self.reap();
+        }
+        self.tally();
+        let cut = self.finished.cut - cut_before.min(self.finished.cut);
+        self.server.close_gracefully(Duration::ZERO);
+        cut as usize
+    }
+}
+
+/// A worker's life: serves the shared socket until its master (or a SIGTERM or SIGINT of
+/// its own) stops it, reporting its counters, then stops gracefully. Whether it ended well.
+fn serve_as_worker<T, M, H, K>(
+    server: &Server<T, M, H, K>,
+    control: UnixStream,
+    status: UnixStream,
+    grace: Duration,
+) -> bool
+where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    let own = T::share(&server.listener)
+        .and_then(|()| server.handle().wake().renew_in_child())
+        .and_then(|()| server.mixin.after_fork());
+    if let Err(e) = own {
+        crate::report::error(format_args!("worker {}: {e}", std::process::id()));
+        return false;
+    }
+    if let Err(e) = server.shared.hooks.post_fork() {
+        crate::report::error(format_args!(
+            "worker {}: post_fork failed: {e}",
+            std::process::id()
+        ));
+        return false;
+    }
+    let Ok(own_signals) = ShutdownSignals::catch() else {
+        return false;
+    };
+    let Ok((done, done_writer)) = UnixStream::pair() else {
+        return false;
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| watch_as_worker(server, &control, &status, &own_signals, &done));
+        let _ = (&status).write_all(&[READY]);
+        let served = server.serve_forever();
+        server.close_gracefully(grace);
+        report_stats(&status, server.handle().stats());
+        drop(done_writer);
+        served.is_ok()
+    })
+}
+
+/// A worker's watcher: stops the worker when its master asks (or is gone) or a stop
+/// signal reaches it, and reports its counters every `REPORT_EVERY` until `done` closes.
+fn watch_as_worker<T, M, H, K>(
+    server: &Server<T, M, H, K>,
+    control: &UnixStream,
+    status: &UnixStream,
+    signals: &ShutdownSignals,
+    done: &UnixStream,
+) where
+    T: Transport,
+    M: Mixin,
+    H: RequestHandler<T::Request>,
+    K: Hooks,
+{
+    let (stops, _) = signals.fds();
+    let mut reported = None;
+    loop {
+        let fds = [control.as_raw_fd(), stops, done.as_raw_fd()];
+        let Ok([asked, signalled, finished]) = poll::readable(fds, Some(REPORT_EVERY)) else {
+            return;
+        };
+        if finished {
+            return;
+        }
+        if asked || signalled {
+            // A byte from the master, or its end of the socket closed (it is gone).
+            server.stop_accepting();
+            let _ = control_drain(control);
+            signals.take(true);
+        }
+        let stats = server.handle().stats();
+        if reported != Some(stats) {
+            report_stats(status, stats);
+            reported = Some(stats);
+        }
+        if asked || signalled {
+            // Stopping: the serving thread reports in full as it ends.
+            let _ = poll::readable([done.as_raw_fd()], None);
+            return;
+        }
+    }
+}
+
+/// Reads what the master sent; whether its end is closed.
+fn control_drain(control: &UnixStream) -> bool {
+    let mut buf = [0u8; 16];
+    matches!((&*control).read(&mut buf), Ok(0))
+}
+
+fn report_stats(status: &UnixStream, stats: Stats) {
+    let mut frame = Vec::with_capacity(TALLY_LEN);
+    frame.push(TALLY);
+    for counter in stats.to_array() {
+        frame.extend_from_slice(&counter.to_le_bytes());
+    }
+    let _ = (&*status).write_all(&frame);
+}
