@@ -16,7 +16,9 @@
 //! TLS, and SIGHUP re-reads both files. With `--workers N` (stream transports, not with
 //! forking) it forks N worker processes that serve the socket while it supervises them:
 //! a worker that dies is replaced, SIGHUP restarts them one by one without refusing a
-//! client, SIGTTIN/SIGTTOU add or remove one, SIGTERM stops them all gracefully.
+//! client, SIGTTIN/SIGTTOU add or remove one, SIGUSR2 starts the program file anew (a new
+//! build) with the socket and hands over to it once it serves, SIGTERM stops them all
+//! gracefully.
 
 mod common;
 #[path = "common/echo.rs"]

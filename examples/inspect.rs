@@ -11,10 +11,12 @@
 //! names and `proxy:` the balancer's own address. With `--tls-cert FILE --tls-key FILE`
 //! (built with `--features tls`) it speaks HTTPS and the page says what TLS settled (`tls:`);
 //! `--tls-client-ca CA.pem` requires client certificates signed by that CA and the page
-//! names the client's (`client certificate:`). SIGHUP re-reads the files.
+//! names the client's (`client certificate:`). SIGHUP re-reads the files. `--workers N`
+//! serves from N pre-forked worker processes, as echo's does (the page's `process` tells
+//! them apart).
 //!
 //!     cargo run --release --example inspect -- [--mixin sync|threading|forking|pool]
-//!         [--bind ADDR] [--proxy-protocol [--trusted-proxy NET|unix ...]]
+//!         [--bind ADDR] [--workers N] [--proxy-protocol [--trusted-proxy NET|unix ...]]
 //!         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
 mod common;
@@ -26,7 +28,7 @@ use std::time::Duration;
 use socketserver::prelude::*;
 use socketserver::proxy::ProxyHeader;
 
-const USAGE: &str = "inspect [--mixin sync|threading|forking|pool] [--bind ADDR] \
+const USAGE: &str = "inspect [--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N] \
 [--proxy-protocol [--trusted-proxy NET|unix ...]] \
 [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] (defaults: threading, 127.0.0.1:8000)";
 
@@ -178,7 +180,7 @@ macro_rules! serve {
         // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
         let builder = $server::builder()
             .handler(inspect)
-            .configure(|config| $proxying.apply(config));
+            .configure(|config| $proxying(config));
         let server: $server = $tls.apply(builder).activate_or_bind($address)?.into();
         common::announce(server.server_address())?;
         server.serve_until(signals, common::GRACE).map(drop)
@@ -186,12 +188,23 @@ macro_rules! serve {
 }
 
 fn main() -> ExitCode {
-    let known = [&["mixin", "bind"], common::PROXY_FLAGS, common::TLS_FLAGS].concat();
+    let known = [
+        &["mixin", "bind", "workers"],
+        common::PROXY_FLAGS,
+        common::TLS_FLAGS,
+    ]
+    .concat();
     common::main("inspect", USAGE, &known, |flags| {
         let address = flags.value_or("bind", "127.0.0.1:8000");
-        let proxying = common::Proxying::from_flags(flags, true)?;
+        let proxy = common::Proxying::from_flags(flags, true)?;
         let tls = common::Tls::from_flags(flags, true)?;
-        match flags.value_or("mixin", "threading") {
+        let mixin = flags.value_or("mixin", "threading");
+        let workers = common::workers(flags, mixin, true)?;
+        let proxying = |config: &mut ServerConfig| {
+            proxy.apply(config);
+            config.workers = workers;
+        };
+        match mixin {
             "sync" => serve!(InspectSync, address, proxying, tls),
             "threading" => serve!(InspectThreading, address, proxying, tls),
             "forking" => serve!(InspectForking, address, proxying, tls),

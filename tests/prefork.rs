@@ -252,3 +252,283 @@ fn workers_with_forking_or_udp_are_usage_errors() {
         );
     }
 }
+
+/// An echo master started from a copy of the binary in `dir`, which the test replaces as a
+/// deployment would; its stdout lines and stderr as they come.
+struct Upgradable {
+    child: std::process::Child,
+    bin: std::path::PathBuf,
+    stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+impl Upgradable {
+    fn start(dir: &std::path::Path) -> (Upgradable, String) {
+        Upgradable::start_with(dir, &["--bind", "127.0.0.1:0", "--workers", "2"])
+    }
+
+    fn start_with(dir: &std::path::Path, args: &[&str]) -> (Upgradable, String) {
+        use std::io::BufRead;
+        let bin = dir.join("echo");
+        std::fs::copy(example("echo"), &bin).unwrap();
+        let mut child = std::process::Command::new(&bin)
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = stdout.next().unwrap().unwrap();
+        let address = first.strip_prefix("listening on ").unwrap().to_string();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let (pipe, said) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut said = said.lock().unwrap();
+                said.push_str(&line);
+                said.push('\n');
+            }
+        });
+        let server = Upgradable {
+            child,
+            bin,
+            stdout,
+            stderr,
+        };
+        (server, address)
+    }
+
+    /// Replaces the program's file with `build` (a new inode at the same path).
+    fn replace_with(&self, build: &std::path::Path) {
+        std::fs::remove_file(&self.bin).unwrap();
+        std::fs::copy(build, &self.bin).unwrap();
+    }
+
+    fn said(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// The processes running `bin` whose parent does not: masters.
+fn masters_of(bin: &std::path::Path) -> Vec<u32> {
+    let runs = |pid: &str| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|&b| b == 0).next() == Some(bin.as_os_str().as_encoded_bytes()))
+    };
+    let parent = |pid: &str| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or("").to_string();
+        after.split_whitespace().nth(1).unwrap_or("0").to_string()
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.parse::<u32>().is_ok() && runs(pid) && !runs(&parent(pid)))
+        .map(|pid| pid.parse().unwrap())
+        .collect()
+}
+
+/// Waits (at most 10 s) until process `pid` is gone.
+fn wait_gone(pid: u32) {
+    let started = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        });
+        if zombie {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigusr2_hands_the_socket_to_the_new_build_and_fails_no_connection() {
+    let dir = temp_dir("upgrade");
+    let (mut server, address) = Upgradable::start(&dir);
+    let old_master = server.child.id();
+    let started = Instant::now();
+    let old_workers = loop {
+        let workers = children_of(old_master);
+        if workers.len() == 2 {
+            break workers;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let load = Load::start(&address, 4);
+    load.wait_for(200);
+    server.replace_with(&example("echo"));
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(old_master as i32, libc::SIGUSR2) };
+    // The new master announces itself on the same stdout, on the same address.
+    let second = server.stdout.next().unwrap().unwrap();
+    assert_eq!(second, format!("listening on {address}"));
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", server.said());
+    for pid in &old_workers {
+        wait_gone(*pid);
+    }
+    let masters = masters_of(&server.bin);
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    let new_master = masters[0];
+    assert_ne!(new_master, old_master);
+    let new_workers = children_of(new_master);
+    assert_eq!(new_workers.len(), 2);
+    assert!(new_workers.iter().all(|p| !old_workers.contains(p)));
+    load.wait_for(200);
+    let (ok, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} failed of {}: {failures:?}",
+        failures.len(),
+        ok + failures.len()
+    );
+    eprintln!("SIGUSR2 under load: 0 failed of {ok} connections");
+    // SAFETY: the new master, started by our child.
+    unsafe { libc::kill(new_master as i32, libc::SIGTERM) };
+    wait_gone(new_master);
+    for pid in new_workers {
+        wait_gone(pid);
+    }
+}
+
+/// Replaces the program with the shell script `body`, sends SIGUSR2 and checks that the
+/// old master goes on serving and says `said` once.
+fn upgrade_to_a_broken_build(name: &str, body: &str, said: &str) {
+    let dir = temp_dir(name);
+    let (mut server, address) = Upgradable::start(&dir);
+    let master = server.child.id();
+    let broken = dir.join("broken.sh");
+    std::fs::write(&broken, body).unwrap();
+    std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let load = Load::start(&address, 2);
+    load.wait_for(100);
+    server.replace_with(&broken);
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(master as i32, libc::SIGUSR2) };
+    let started = Instant::now();
+    while !server.said().contains("still serving") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{}",
+            server.said()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    load.wait_for(100);
+    let (_, failures) = load.finish();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(masters_of(&server.bin), vec![master]);
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(master as i32, libc::SIGTERM) };
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    let all = server.said();
+    assert_eq!(all.matches(said).count(), 1, "{all}");
+    assert_eq!(all.lines().count(), 1, "{all}");
+}
+
+#[test]
+fn sigusr2_with_a_broken_new_build_keeps_the_old_master_serving() {
+    upgrade_to_a_broken_build(
+        "broken",
+        "#!/bin/sh\nexit 3\n",
+        "exited before it served; still serving",
+    );
+}
+
+#[test]
+fn sigusr2_with_a_new_build_that_never_serves_keeps_the_old_master_after_10_s() {
+    upgrade_to_a_broken_build(
+        "silent",
+        "#!/bin/sh\nexec sleep 60\n",
+        "did not serve within 10 s; still serving",
+    );
+}
+
+/// Exchanges one message with the unix echo at `path`.
+fn unix_exchange(path: &std::path::Path) {
+    let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"over unix\n").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    stream.read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"over unix\n");
+}
+
+#[test]
+fn a_unix_socket_file_stays_across_two_upgrades_and_goes_with_the_last_master() {
+    let dir = temp_dir("unix-upgrades");
+    let path = dir.join("echo.sock");
+    let bind = path.display().to_string();
+    let args = [
+        "--transport",
+        "unix-stream",
+        "--bind",
+        &bind,
+        "--workers",
+        "2",
+    ];
+    let (mut server, _) = Upgradable::start_with(&dir, &args);
+    unix_exchange(&path);
+    let mut master = server.child.id();
+    for round in 1..=2 {
+        server.replace_with(&example("echo"));
+        // SAFETY: the current master, started by the test (or by its predecessor).
+        unsafe { libc::kill(master as i32, libc::SIGUSR2) };
+        let line = server.stdout.next().unwrap().unwrap();
+        assert_eq!(line, format!("listening on {bind}"), "round {round}");
+        wait_gone(master);
+        let masters = masters_of(&server.bin);
+        assert_eq!(masters.len(), 1, "round {round}: {masters:?}");
+        master = masters[0];
+        assert!(
+            path.exists(),
+            "round {round}: the socket file went with an old master"
+        );
+        unix_exchange(&path);
+    }
+    // SAFETY: the last master.
+    unsafe { libc::kill(master as i32, libc::SIGTERM) };
+    wait_gone(master);
+    assert!(!path.exists(), "the last master left its socket file");
+}
+
+#[test]
+fn inspect_serves_from_its_workers() {
+    let dir = temp_dir("inspect-workers");
+    let server = start(
+        "inspect",
+        &["--bind", "127.0.0.1:0", "--workers", "2"],
+        &dir,
+    );
+    let workers = wait_for_workers(&server, 2);
+    let page = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .arg(format!("http://{}/", server.address))
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&page.stdout);
+    let process: u32 = body
+        .lines()
+        .find_map(|l| l.split("process ").nth(1))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(
+        workers.contains(&process),
+        "served by {process}, workers {workers:?}"
+    );
+    let (code, _) = server.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0));
+}

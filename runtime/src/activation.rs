@@ -30,6 +30,19 @@ struct Passed {
 /// The sockets passed and not yet taken: read from the environment on first use.
 static PASSED: Mutex<Option<Vec<Passed>>> = Mutex::new(None);
 
+/// The variable a predecessor of this program sets (a binary upgrade), whose unix socket
+/// files are then this process's to remove.
+pub(crate) const HANDED_DOWN: &str = "SOCKETSERVER_HANDED_DOWN";
+
+/// The sockets were handed down by a predecessor (see [`HANDED_DOWN`]).
+static FROM_PREDECESSOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the passed sockets come from a predecessor of this program (reading the
+/// environment if need be).
+pub(crate) fn handed_down() -> io::Result<bool> {
+    with_passed(|_| FROM_PREDECESSOR.load(std::sync::atomic::Ordering::SeqCst))
+}
+
 /// Takes the passed socket named `name` (any, when `None`), the first one not yet taken.
 /// `Ok(None)` when the process was given none (or none of that name).
 pub(crate) fn take(name: Option<&str>) -> io::Result<Option<OwnedFd>> {
@@ -63,7 +76,8 @@ fn read_environment() -> io::Result<Vec<Passed>> {
     let pid = std::env::var("LISTEN_PID").ok();
     let count = std::env::var("LISTEN_FDS").ok();
     let names = std::env::var("LISTEN_FDNAMES").ok();
-    for variable in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+    let handed_down = std::env::var_os(HANDED_DOWN).is_some();
+    for variable in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", HANDED_DOWN] {
         std::env::remove_var(variable);
     }
     let (Some(pid), Some(count)) = (pid, count) else {
@@ -72,6 +86,7 @@ fn read_environment() -> io::Result<Vec<Passed>> {
     if pid.trim().parse::<u32>().ok() != Some(std::process::id()) {
         return Ok(Vec::new());
     }
+    FROM_PREDECESSOR.store(handed_down, std::sync::atomic::Ordering::SeqCst);
     let count: RawFd = count.trim().parse().map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

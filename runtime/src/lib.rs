@@ -63,6 +63,7 @@ mod sys;
 pub mod tls;
 pub mod transport;
 mod trust;
+mod upgrade;
 mod wake;
 
 pub use activation::passed_sockets;

@@ -66,9 +66,11 @@ impl Notifier {
         self.watchdog
     }
 
-    /// The server serves: `READY=1`, with its status.
+    /// The server serves: `READY=1`, with its status, and `MAINPID=` this process (a new
+    /// master started by an upgrade takes over from the one the manager started).
     pub(crate) fn ready(&self, stats: &Stats) {
-        self.send(&format!("READY=1\n{}", status(stats)));
+        let pid = std::process::id();
+        self.send(&format!("READY=1\n{}MAINPID={pid}\n", status(stats)));
     }
 
     /// A stop began: `STOPPING=1`, the first time only.

@@ -16,6 +16,14 @@
 //!   restarts the workers one by one: a new worker is serving before an old one is asked
 //!   to stop, so no client is refused or reset;
 //! - on SIGTTIN runs one worker more, on SIGTTOU one fewer (at least one);
+//! - on SIGUSR2 (a binary upgrade) runs the program at the path it was started from (the
+//!   new build there, not the running file) with the same arguments, passing it the socket
+//!   as a service manager would (`LISTEN_FDS`: its `activate_or_bind` takes it) and a pipe;
+//!   once the new master says on the pipe that a worker of its serves (and `MAINPID=` to
+//!   a service manager), this one stops its workers gracefully and exits, leaving the
+//!   socket listening. A new program that exits first, or does not serve within 10 s, is
+//!   ended, and this master goes on serving and says so in one line. A unix socket file
+//!   goes down the line of masters, and the last one removes it when it stops;
 //! - counts, in its `ServerHandle::stats`, what the workers did (each reports every
 //!   200 ms, and in full as it exits).
 //!
@@ -24,10 +32,15 @@
 //! shared socket for itself only when it stops, and removes no unix socket file: the master
 //! does, when it stops. `SIGTERM` or `SIGINT` sent to a worker alone stops that worker
 //! gracefully (and the master replaces it).
+//!
+//! Serve before the program starts threads of its own: `fork` copies the calling thread
+//! alone, and a lock another thread held at that moment (the allocator's, a logger's)
+//! stays held in the worker for good.
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::handler::RequestHandler;
@@ -41,6 +54,7 @@ use crate::server::Server;
 use crate::signals::ShutdownSignals;
 use crate::sys;
 use crate::transport::Transport;
+use crate::upgrade::{self, Program, Said, Successor};
 
 /// Failures at start in a row after which the master gives up.
 const MOST_FAILED_STARTS: u32 = 5;
@@ -108,11 +122,12 @@ impl Worker {
     }
 }
 
-/// SIGCHLD, SIGTTIN and SIGTTOU, each routed to a socket the master polls.
+/// SIGCHLD, SIGTTIN, SIGTTOU and SIGUSR2, each routed to a socket the master polls.
 struct Events {
     ended: UnixStream,
     more: UnixStream,
     fewer: UnixStream,
+    upgrade: UnixStream,
     registrations: Vec<SignalRegistration>,
 }
 
@@ -129,6 +144,7 @@ impl Events {
             ended: route(libc::SIGCHLD)?,
             more: route(libc::SIGTTIN)?,
             fewer: route(libc::SIGTTOU)?,
+            upgrade: route(libc::SIGUSR2)?,
             registrations,
         })
     }
@@ -160,6 +176,14 @@ struct Master<'a, T: Transport, M: Mixin, H, K: Hooks> {
     to_replace: Vec<libc::pid_t>,
     replacing: Option<(libc::pid_t, libc::pid_t)>,
     said_ready: bool,
+    /// Where to say this master serves, when an upgrade started it.
+    ready_pipe: Option<UnixStream>,
+    /// The program as it was started, for SIGUSR2 (an error: why it cannot upgrade).
+    program: io::Result<Program>,
+    /// The new master a SIGUSR2 started, until it serves or fails.
+    successor: Option<Successor>,
+    /// The new master serves: this one stops, leaving it the socket.
+    handed_over: bool,
 }
 
 impl<T, M, H, K> Server<T, M, H, K>
@@ -196,6 +220,10 @@ where
             to_replace: Vec::new(),
             replacing: None,
             said_ready: false,
+            ready_pipe: upgrade::ready_pipe(),
+            program: Program::current(),
+            successor: None,
+            handed_over: false,
         };
         let run = master.run(notifier);
         if let Some(notifier) = notifier {
@@ -226,11 +254,16 @@ where
                 self.events.ended.as_raw_fd(),
                 self.events.more.as_raw_fd(),
                 self.events.fewer.as_raw_fd(),
+                self.events.upgrade.as_raw_fd(),
+                // poll(2) skips a negative descriptor.
+                self.successor.as_ref().map_or(-1, Successor::fd),
             ];
             fds.extend(self.workers.iter().map(|w| w.status.as_raw_fd()));
-            let wait = self
-                .hold_until
-                .map(|t| t.saturating_duration_since(Instant::now()));
+            let until = match (self.hold_until, self.successor.as_ref().map(|s| s.deadline)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let wait = until.map(|t| t.saturating_duration_since(Instant::now()));
             let ready = poll::readable_any(&fds, wait)?;
             if ready[0] && self.signals.take(true) > 0 {
                 return Ok(());
@@ -248,8 +281,15 @@ where
                 let fewer = take(&self.events.fewer);
                 self.target = self.target.saturating_sub(fewer).max(1);
             }
+            if ready[6] && take(&self.events.upgrade) > 0 {
+                self.start_successor();
+            }
+            if self.successor_serves(ready[7]) {
+                self.handed_over = true;
+                return Ok(());
+            }
             let became_ready: Vec<libc::pid_t> = (self.workers.iter_mut().enumerate())
-                .filter(|(at, _)| ready.get(6 + at) == Some(&true))
+                .filter(|(at, _)| ready.get(8 + at) == Some(&true))
                 .filter_map(|(_, worker)| worker.read_status().then_some(worker.pid))
                 .collect();
             for pid in became_ready {
@@ -281,7 +321,53 @@ where
             if let Some(notifier) = notifier {
                 notifier.ready(&self.server.handle().stats());
             }
+            if let Some(pipe) = self.ready_pipe.take() {
+                upgrade::say_ready(pipe);
+            }
         }
+    }
+
+    /// SIGUSR2: runs the program again (a new build at the path it was started from),
+    /// handing it the socket; this master goes on serving until it says it serves.
+    fn start_successor(&mut self) {
+        if self.successor.is_some() {
+            return;
+        }
+        let started = match &self.program {
+            Ok(program) => upgrade::start(program, self.server.listener.as_raw_fd()),
+            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+        };
+        match started {
+            Ok(successor) => self.successor = Some(successor),
+            Err(e) => crate::report::error(format_args!(
+                "SIGUSR2: cannot start the program again ({e}); still serving"
+            )),
+        }
+    }
+
+    /// Whether the new master serves now (`said`: its pipe is readable); one that failed
+    /// or did not serve within `upgrade::READY_WITHIN` is ended, and this master goes on.
+    fn successor_serves(&mut self, said: bool) -> bool {
+        let Some(successor) = &self.successor else {
+            return false;
+        };
+        let failure = match (said, Instant::now() >= successor.deadline) {
+            (true, _) => match successor.said() {
+                Said::Ready => return true,
+                Said::Nothing => return false,
+                Said::Failed => "exited before it served",
+            },
+            (false, true) => "did not serve within 10 s",
+            (false, false) => return false,
+        };
+        let pid = successor.pid;
+        crate::report::error(format_args!(
+            "SIGUSR2: the new program (pid {pid}) {failure}; still serving"
+        ));
+        sys::kill(pid, libc::SIGKILL);
+        let _ = sys::wait_child(pid, 0);
+        self.successor = None;
+        false
     }
 
     /// SIGHUP: the configuration's files again, the hook, and every worker replaced.
@@ -352,6 +438,13 @@ where
                 }
                 sys::close(control.as_raw_fd());
                 sys::close(status.as_raw_fd());
+                let upgrade_fds = [
+                    self.successor.as_ref().map(Successor::fd),
+                    self.ready_pipe.as_ref().map(AsRawFd::as_raw_fd),
+                ];
+                for fd in upgrade_fds.into_iter().flatten() {
+                    sys::close(fd);
+                }
                 let ok = serve_as_worker(self.server, worker_control, worker_status, self.grace);
                 sys::exit_child(if ok { 0 } else { 1 })
             }
@@ -443,9 +536,14 @@ where
     /// Stops every worker gracefully (those still running past the grace period, and a
     /// little more, are killed), then the socket; the requests the workers cut.
     fn stop(&mut self) -> usize {
-        // New clients are refused from here on (a TCP socket drops their SYNs until it
-        // stops listening), the workers take what is queued.
-        T::stop_handshakes(&self.server.listener);
+        if self.handed_over {
+            // The socket is the new master's now: closed here for this process alone.
+            let _ = T::share(&self.server.listener);
+        } else {
+            // New clients are refused from here on (a TCP socket drops their SYNs until it
+            // stops listening), the workers take what is queued.
+            T::stop_handshakes(&self.server.listener);
+        }
         let cut_before = self.finished.cut + self.workers.iter().map(|w| w.stats.cut).sum::<u64>();
         for worker in &mut self.workers {
             worker.retire();
@@ -472,7 +570,15 @@ where
         }
         self.tally();
         let cut = self.finished.cut - cut_before.min(self.finished.cut);
-        self.server.close_gracefully(Duration::ZERO);
+        if self.handed_over {
+            // Nothing taken off the socket: what it queued is the new master's workers'.
+            T::stop_listening(&self.server.listener);
+            self.server.stopped_listening.store(true, Ordering::SeqCst);
+            self.server.closed.store(true, Ordering::SeqCst);
+        } else {
+            // What came after the workers took the queue is served here, within the grace.
+            self.server.close_gracefully(self.grace);
+        }
         cut as usize
     }
 }

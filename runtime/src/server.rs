@@ -386,12 +386,17 @@ where
     where
         C: MakeHandler<H>,
     {
-        self.from_listener(socket).map_err(|e| {
+        let server = self.from_listener(socket).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("the socket the service manager passed: {e}"),
             )
-        })
+        })?;
+        // Handed down by an upgrade: the file is ours to remove, as it was our predecessor's.
+        if crate::activation::handed_down()? {
+            T::own_socket_file(&server.listener)?;
+        }
+        Ok(server)
     }
 
     /// Serves a socket the program already holds instead of binding one: a

@@ -52,7 +52,11 @@ where
         T::stop_handshakes(&self.listener);
         // At most what the backlog holds: clients that keep coming meanwhile do not keep
         // the stop from going on.
-        let most = self.shared.config.request_queue_size.max(1) as usize;
+        // A pre-forked worker leaves the queue to the other workers (and its master).
+        let most = match T::drains_at_stop(&self.listener) {
+            true => self.shared.config.request_queue_size.max(1) as usize,
+            false => 0,
+        };
         while drained.len() < most {
             match T::accept(&self.listener, &self.shared.config) {
                 Ok(Some(request)) => drained.push(request),

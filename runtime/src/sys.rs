@@ -115,6 +115,52 @@ pub(crate) fn close_in_place(fd: RawFd) -> io::Result<()> {
     }
 }
 
+/// This process's id.
+pub(crate) fn getpid() -> libc::pid_t {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
+}
+
+/// Writes `n` in decimal into `buf` (NUL-padded by the caller), without allocating (a
+/// forked child may not).
+pub(crate) fn write_decimal(buf: &mut [u8], n: libc::pid_t) {
+    let mut digits = [0u8; 12];
+    let (mut n, mut len) = (n.unsigned_abs(), 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (slot, digit) in buf.iter_mut().zip(digits[..len].iter().rev()) {
+        *slot = *digit;
+    }
+}
+
+/// In a forked child: runs the program at `path` with `argv` and `envp` (null-terminated
+/// arrays of C strings) and `fds` as its descriptors 3 and 4, or exits with 127.
+pub(crate) fn exec_with_fds(
+    path: &std::ffi::CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    fds: [RawFd; 2],
+) -> ! {
+    // SAFETY: plain system calls on descriptors of this process; the arrays are
+    // null-terminated and outlive the call (execve does not return on success).
+    unsafe {
+        // Out of the way first: either may be 3 or 4 already.
+        let moved = fds.map(|fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10));
+        for (target, fd) in (3..).zip(moved) {
+            // dup2 leaves the copy open across execve (no close-on-exec).
+            libc::dup2(fd, target);
+        }
+        libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        libc::_exit(127)
+    }
+}
+
 /// Makes descriptor `fd` (open, the caller's) refer to what `new` refers to, atomically;
 /// `new` closes.
 pub(crate) fn replace_fd(new: impl AsRawFd, fd: RawFd) -> io::Result<()> {

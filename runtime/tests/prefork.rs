@@ -2,7 +2,10 @@
 //! served, `ServerHandle::shutdown` stops master and workers, and workers that keep failing
 //! as they start make the master stop with an error that says so, after backing off.
 //!
-//! A file of its own: the workers are forked from this test process.
+//! A file of its own: the workers are forked from this test process, one master at a time
+//! (`one_master`): a fork while another test's thread holds a lock (signal-hook's, the
+//! allocator's) would leave the worker waiting for it forever. A program forks its workers
+//! before it starts threads of its own.
 
 mod common;
 
@@ -12,6 +15,13 @@ use common::*;
 use socketserver_runtime::mixin::Threading;
 use socketserver_runtime::transport::{Tcp, Udp};
 use socketserver_runtime::{Hooks, Server, ShutdownSignals};
+
+/// Held by each test for its whole run.
+fn one_master() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Hooks whose `post_fork` fails: no worker ever serves.
 #[derive(Clone, Default)]
@@ -25,6 +35,7 @@ impl Hooks for FailingStart {
 
 #[test]
 fn the_masters_stats_count_what_its_workers_served_and_shutdown_stops_them_all() {
+    let _one = one_master();
     let server = Server::<Tcp, Threading, Echo>::builder()
         .config(config(|c| {
             c.workers = 2;
@@ -53,6 +64,7 @@ fn the_masters_stats_count_what_its_workers_served_and_shutdown_stops_them_all()
 
 #[test]
 fn workers_failing_at_start_make_the_master_back_off_then_stop_with_an_error() {
+    let _one = one_master();
     let server = Server::<Tcp, Threading, Echo, FailingStart>::builder()
         .config(config(|c| c.workers = 2))
         .hooks(FailingStart)
@@ -78,6 +90,7 @@ fn workers_failing_at_start_make_the_master_back_off_then_stop_with_an_error() {
 
 #[test]
 fn workers_on_a_datagram_transport_are_refused() {
+    let _one = one_master();
     let server = Server::<Udp, Threading, Echo>::builder()
         .config(config(|c| c.workers = 2))
         .bind("127.0.0.1:0")

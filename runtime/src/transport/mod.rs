@@ -133,9 +133,25 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// server its socket, for their replies).
     fn stop_listening(listener: &Self::Listener);
 
+    /// The listener was handed down by a predecessor of this program (a binary upgrade):
+    /// its unix socket file is this server's to remove when it stops, as the predecessor's
+    /// was. Default: nothing (no file).
+    fn own_socket_file(listener: &Self::Listener) -> io::Result<()> {
+        let _ = listener;
+        Ok(())
+    }
+
+    /// Whether a graceful stop takes the requests the socket queued, to serve them: not in
+    /// a pre-forked worker, whose siblings and master go on serving the queue. Default:
+    /// true.
+    fn drains_at_stop(listener: &Self::Listener) -> bool {
+        let _ = listener;
+        true
+    }
+
     /// In a pre-forked worker: the listener is one of several processes' from now on, so
-    /// that stopping closes it for this process only (its master and the other workers go
-    /// on listening) and removes no socket file. An error for a transport that cannot be
+    /// that stopping takes nothing off its queue and closes it for this process only (its
+    /// master and the other workers go on listening), and removes no socket file. An error for a transport that cannot be
     /// served by workers. Default: datagram transports cannot (yet).
     fn share(listener: &Self::Listener) -> io::Result<()> {
         let _ = listener;

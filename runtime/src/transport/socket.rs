@@ -156,6 +156,12 @@ impl OwnedSocketFile {
         drop(crate::lock::lock(&self.0).take());
     }
 
+    /// Takes the file at `path` (the socket's own) as this server's to remove.
+    pub(super) fn own(&self, path: &Path) -> io::Result<()> {
+        *crate::lock::lock(&self.0) = Some(SocketFile::new(path)?);
+        Ok(())
+    }
+
     /// Leaves the file to whoever else serves it (a pre-forked worker's master): never
     /// removed by this process.
     pub(super) fn disown(&self) {

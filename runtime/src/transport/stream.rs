@@ -28,6 +28,8 @@ pub struct StreamListener {
     /// Made by `bind` (ours alone), not adopted (perhaps shared with other processes) nor
     /// shared with pre-forked workers since.
     bound: std::sync::atomic::AtomicBool,
+    /// Served by sibling pre-forked workers too: a stop leaves them the queue.
+    siblings: std::sync::atomic::AtomicBool,
 }
 
 impl StreamListener {
@@ -38,6 +40,7 @@ impl StreamListener {
             socket_file: OwnedSocketFile::new(socket_file),
             registered: std::sync::Mutex::new(registered),
             bound: std::sync::atomic::AtomicBool::new(bound),
+            siblings: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -138,6 +141,9 @@ fn share(listener: &StreamListener) -> io::Result<()> {
     listener
         .bound
         .store(false, std::sync::atomic::Ordering::SeqCst);
+    listener
+        .siblings
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     listener.socket_file.disown();
     Ok(())
 }
@@ -157,6 +163,18 @@ macro_rules! stream_items {
 
         fn share(listener: &StreamListener) -> io::Result<()> {
             share(listener)
+        }
+
+        fn drains_at_stop(listener: &StreamListener) -> bool {
+            !listener.siblings.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn own_socket_file(listener: &StreamListener) -> io::Result<()> {
+            let address = SocketAddress::from_sockaddr(listener.socket.local_addr()?);
+            match address.as_unix().and_then(|a| a.as_pathname()) {
+                Some(path) => listener.socket_file.own(path),
+                None => Ok(()),
+            }
         }
 
         fn adopt(socket: std::os::fd::OwnedFd) -> io::Result<StreamListener> {
