@@ -532,3 +532,17 @@ fn inspect_serves_from_its_workers() {
     let (code, _) = server.stop(libc::SIGTERM);
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn workers_die_with_a_killed_master_and_free_the_port() {
+    let server = start_workers(&["--workers", "2"]);
+    let workers = wait_for_workers(&server, 2);
+    let address = server.address.clone();
+    let (code, _) = server.stop(libc::SIGKILL);
+    assert_eq!(code, None, "killed");
+    for pid in workers {
+        wait_gone(pid);
+    }
+    // No orphan holds the port: it can be bound again at once.
+    assert!(std::net::TcpListener::bind(&address).is_ok());
+}
