@@ -104,9 +104,14 @@ fn start_workers(args: &[&str]) -> Running {
 
 /// The master's workers once there are `n` of them (at most 10 s).
 fn wait_for_workers(server: &Running, n: usize) -> Vec<u32> {
+    workers_of(server.child.id(), n)
+}
+
+/// The children of `master` once there are `n` of them (at most 10 s).
+fn workers_of(master: u32, n: usize) -> Vec<u32> {
     let started = Instant::now();
     loop {
-        let workers = children_of(server.child.id());
+        let workers = children_of(master);
         if workers.len() == n {
             return workers;
         }
@@ -355,15 +360,7 @@ fn sigusr2_hands_the_socket_to_the_new_build_and_fails_no_connection() {
     let dir = temp_dir("upgrade");
     let (mut server, address) = Upgradable::start(&dir);
     let old_master = server.child.id();
-    let started = Instant::now();
-    let old_workers = loop {
-        let workers = children_of(old_master);
-        if workers.len() == 2 {
-            break workers;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let old_workers = workers_of(old_master, 2);
     let load = Load::start(&address, 4);
     load.wait_for(200);
     server.replace_with(&example("echo"));
