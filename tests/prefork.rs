@@ -273,11 +273,20 @@ impl Upgradable {
     }
 
     fn start_with(dir: &std::path::Path, args: &[&str]) -> (Upgradable, String) {
+        Upgradable::start_with_env(dir, args, &[])
+    }
+
+    fn start_with_env(
+        dir: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &std::path::Path)],
+    ) -> (Upgradable, String) {
         use std::io::BufRead;
         let bin = dir.join("echo");
         std::fs::copy(example("echo"), &bin).unwrap();
         let mut child = std::process::Command::new(&bin)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -542,4 +551,38 @@ fn workers_die_with_a_killed_master_and_free_the_port() {
     }
     // No orphan holds the port: it can be bound again at once.
     assert!(std::net::TcpListener::bind(&address).is_ok());
+}
+
+#[test]
+fn the_new_master_tells_the_service_manager_it_is_the_main_process() {
+    let dir = temp_dir("mainpid");
+    let notify_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&notify_path);
+    let manager = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    manager.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let args = ["--bind", "127.0.0.1:0", "--workers", "2"];
+    let env = [("NOTIFY_SOCKET", notify_path.as_path())];
+    let (mut server, _) = Upgradable::start_with_env(&dir, &args, &env);
+    let old_master = server.child.id();
+    // The next READY=1 from `pid` (STOPPING and STATUS messages skipped).
+    let ready_from = |pid: u32| loop {
+        let mut buf = [0u8; 512];
+        let n = manager.recv(&mut buf).expect("a notification within 10 s");
+        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if message.starts_with("READY=1") {
+            assert!(message.contains(&format!("MAINPID={pid}\n")), "{message}");
+            return;
+        }
+    };
+    ready_from(old_master);
+    server.replace_with(&example("echo"));
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(old_master as i32, libc::SIGUSR2) };
+    server.stdout.next().unwrap().unwrap();
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    let new_master = masters_of(&server.bin)[0];
+    ready_from(new_master);
+    // SAFETY: the new master.
+    unsafe { libc::kill(new_master as i32, libc::SIGTERM) };
+    wait_gone(new_master);
 }
