@@ -559,7 +559,9 @@ fn the_new_master_tells_the_service_manager_it_is_the_main_process() {
     let notify_path = dir.join("notify.sock");
     let _ = std::fs::remove_file(&notify_path);
     let manager = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
-    manager.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    manager
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let args = ["--bind", "127.0.0.1:0", "--workers", "2"];
     let env = [("NOTIFY_SOCKET", notify_path.as_path())];
     let (mut server, _) = Upgradable::start_with_env(&dir, &args, &env);
