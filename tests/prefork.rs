@@ -563,18 +563,25 @@ fn the_new_master_tells_the_service_manager_it_is_the_main_process() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let args = ["--bind", "127.0.0.1:0", "--workers", "2"];
-    let env = [("NOTIFY_SOCKET", notify_path.as_path())];
+    let env = [
+        ("NOTIFY_SOCKET", notify_path.as_path()),
+        ("WATCHDOG_USEC", std::path::Path::new("200000")),
+        // As systemd sets it for its main process: the new master must not take it.
+        ("WATCHDOG_PID", std::path::Path::new("1")),
+    ];
     let (mut server, _) = Upgradable::start_with_env(&dir, &args, &env);
     let old_master = server.child.id();
-    // The next READY=1 from `pid` (STOPPING and STATUS messages skipped).
-    let ready_from = |pid: u32| loop {
+    let next = || {
         let mut buf = [0u8; 512];
         let n = manager.recv(&mut buf).expect("a notification within 10 s");
-        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if message.starts_with("READY=1") {
-            assert!(message.contains(&format!("MAINPID={pid}\n")), "{message}");
-            return;
-        }
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // The next READY=1 from `pid`, with MAINPID= itself.
+    let ready_from = |pid: u32| {
+        let ready = std::iter::repeat_with(next)
+            .find(|m| m.starts_with("READY=1"))
+            .unwrap();
+        assert!(ready.contains(&format!("MAINPID={pid}\n")), "{ready}");
     };
     ready_from(old_master);
     server.replace_with(&example("echo"));
@@ -584,6 +591,9 @@ fn the_new_master_tells_the_service_manager_it_is_the_main_process() {
     assert_eq!(server.child.wait().unwrap().code(), Some(0));
     let new_master = masters_of(&server.bin)[0];
     ready_from(new_master);
+    // The new master pings the watchdog (at half WATCHDOG_USEC), WATCHDOG_PID aside.
+    let pings = std::iter::repeat_with(next).take(30);
+    assert!(pings.filter(|m| m.starts_with("WATCHDOG=1")).count() >= 2);
     // SAFETY: the new master.
     unsafe { libc::kill(new_master as i32, libc::SIGTERM) };
     wait_gone(new_master);

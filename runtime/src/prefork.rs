@@ -245,7 +245,16 @@ where
     fn run(&mut self, notifier: Option<&Notifier>) -> io::Result<()> {
         let handle = self.server.handle();
         let (stops, reloads) = self.signals.fds();
+        // The service manager's watchdog, if it asked for one: the master pings it.
+        let watchdog = notifier.and_then(Notifier::watchdog_interval);
+        let mut next_ping = watchdog.map(|every| Instant::now() + every);
         loop {
+            if let (Some(notifier), Some(every), Some(at)) = (notifier, watchdog, next_ping) {
+                if Instant::now() >= at {
+                    notifier.alive(&handle.stats());
+                    next_ping = Some(Instant::now() + every);
+                }
+            }
             self.balance()?;
             let mut fds = vec![
                 stops,
@@ -259,10 +268,11 @@ where
                 self.successor.as_ref().map_or(-1, Successor::fd),
             ];
             fds.extend(self.workers.iter().map(|w| w.status.as_raw_fd()));
-            let until = match (self.hold_until, self.successor.as_ref().map(|s| s.deadline)) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let successor = self.successor.as_ref().map(|s| s.deadline);
+            let until = [self.hold_until, successor, next_ping]
+                .into_iter()
+                .flatten()
+                .min();
             let wait = until.map(|t| t.saturating_duration_since(Instant::now()));
             let ready = poll::readable_any(&fds, wait)?;
             if ready[0] && self.signals.take(true) > 0 {

@@ -79,10 +79,12 @@ pub(crate) fn start(program: &Program, listener: RawFd) -> io::Result<Successor>
     let (ready, theirs) = UnixStream::pair()?;
     ready.set_nonblocking(true)?;
     let handed_down = crate::activation::HANDED_DOWN;
+    // `WATCHDOG_PID` named this master: the new one, main process once it serves, pings.
     let skip = [
         "LISTEN_PID",
         "LISTEN_FDS",
         "LISTEN_FDNAMES",
+        "WATCHDOG_PID",
         READY_FD,
         handed_down,
     ];
