@@ -39,16 +39,16 @@ const USAGE: &str = "echo [--transport tcp|udp|unix-stream|unix-datagram] \
 /// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM, closes gracefully;
 /// a stream server with the TLS the flags asked for.
 macro_rules! serve {
-    ($server:ident, $address:expr, $proxying:expr, $tls:expr) => {
-        serve!(@with $server, $address, $proxying, |builder| $tls.apply(builder))
+    ($server:ident, $address:expr, $configure:expr, $tls:expr) => {
+        serve!(@with $server, $address, $configure, |builder| $tls.apply(builder))
     };
-    ($server:ident, $address:expr, $proxying:expr) => {
-        serve!(@with $server, $address, $proxying, |builder| builder)
+    ($server:ident, $address:expr, $configure:expr) => {
+        serve!(@with $server, $address, $configure, |builder| builder)
     };
-    (@with $server:ident, $address:expr, $proxying:expr, |$builder:ident| $layered:expr) => {{
+    (@with $server:ident, $address:expr, $configure:expr, |$builder:ident| $layered:expr) => {{
         // Before binding: a signal from now on stops the server cleanly (no socket file left).
         let signals = ShutdownSignals::catch()?;
-        let $builder = $server::builder().configure(|config| $proxying(config));
+        let $builder = $server::builder().configure(|config| $configure(config));
         // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
         let server: $server = $layered.activate_or_bind($address)?.into();
         common::announce(server.server_address())?;
@@ -70,31 +70,26 @@ fn run(flags: &common::Flags) -> io::Result<()> {
     };
     let address = flags.value_or("bind", default);
     let stream = !matches!(transport, "udp" | "unix-datagram");
-    let proxy = common::Proxying::from_flags(flags, stream)?;
-    let workers = common::workers(flags, mixin, stream)?;
-    let proxying = |config: &mut ServerConfig| {
-        proxy.apply(config);
-        config.workers = workers;
-    };
+    let configure = common::configure(flags, mixin, stream)?;
     // Loaded before anything is bound: a bad file is one line and nothing listens.
     let tls = common::Tls::from_flags(flags, stream)?;
     match (transport, mixin) {
-        ("tcp", "sync") => serve!(TcpSync, address, proxying, tls),
-        ("tcp", "threading") => serve!(TcpThreading, address, proxying, tls),
-        ("tcp", "forking") => serve!(TcpForking, address, proxying, tls),
-        ("tcp", "pool") => serve!(TcpPool, address, proxying, tls),
-        ("udp", "sync") => serve!(UdpSync, address, proxying),
-        ("udp", "threading") => serve!(UdpThreading, address, proxying),
-        ("udp", "forking") => serve!(UdpForking, address, proxying),
-        ("udp", "pool") => serve!(UdpPool, address, proxying),
-        ("unix-stream", "sync") => serve!(UnixStreamSync, address, proxying, tls),
-        ("unix-stream", "threading") => serve!(UnixStreamThreading, address, proxying, tls),
-        ("unix-stream", "forking") => serve!(UnixStreamForking, address, proxying, tls),
-        ("unix-stream", "pool") => serve!(UnixStreamPool, address, proxying, tls),
-        ("unix-datagram", "sync") => serve!(UnixDatagramSync, address, proxying),
-        ("unix-datagram", "threading") => serve!(UnixDatagramThreading, address, proxying),
-        ("unix-datagram", "forking") => serve!(UnixDatagramForking, address, proxying),
-        ("unix-datagram", "pool") => serve!(UnixDatagramPool, address, proxying),
+        ("tcp", "sync") => serve!(TcpSync, address, configure, tls),
+        ("tcp", "threading") => serve!(TcpThreading, address, configure, tls),
+        ("tcp", "forking") => serve!(TcpForking, address, configure, tls),
+        ("tcp", "pool") => serve!(TcpPool, address, configure, tls),
+        ("udp", "sync") => serve!(UdpSync, address, configure),
+        ("udp", "threading") => serve!(UdpThreading, address, configure),
+        ("udp", "forking") => serve!(UdpForking, address, configure),
+        ("udp", "pool") => serve!(UdpPool, address, configure),
+        ("unix-stream", "sync") => serve!(UnixStreamSync, address, configure, tls),
+        ("unix-stream", "threading") => serve!(UnixStreamThreading, address, configure, tls),
+        ("unix-stream", "forking") => serve!(UnixStreamForking, address, configure, tls),
+        ("unix-stream", "pool") => serve!(UnixStreamPool, address, configure, tls),
+        ("unix-datagram", "sync") => serve!(UnixDatagramSync, address, configure),
+        ("unix-datagram", "threading") => serve!(UnixDatagramThreading, address, configure),
+        ("unix-datagram", "forking") => serve!(UnixDatagramForking, address, configure),
+        ("unix-datagram", "pool") => serve!(UnixDatagramPool, address, configure),
         (transport, mixin) => Err(common::usage_error(format!(
             "no echo server for transport `{transport}` with mixin `{mixin}`; usage: {USAGE}"
         ))),

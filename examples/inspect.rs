@@ -171,7 +171,7 @@ fn tls_lines(_: &StreamRequest) -> String {
 
 /// Binds `$server`, says where it listens, serves until SIGINT/SIGTERM.
 macro_rules! serve {
-    ($server:ident, $address:expr, $proxying:expr, $tls:expr) => {{
+    ($server:ident, $address:expr, $configure:expr, $tls:expr) => {{
         let inspect = Inspect {
             server_type: std::any::type_name::<$server>(),
         };
@@ -180,7 +180,7 @@ macro_rules! serve {
         // A socket passed by a service manager (LISTEN_FDS) if any, else --bind.
         let builder = $server::builder()
             .handler(inspect)
-            .configure(|config| $proxying(config));
+            .configure(|config| $configure(config));
         let server: $server = $tls.apply(builder).activate_or_bind($address)?.into();
         common::announce(server.server_address())?;
         server.serve_until(signals, common::GRACE).map(drop)
@@ -196,19 +196,14 @@ fn main() -> ExitCode {
     .concat();
     common::main("inspect", USAGE, &known, |flags| {
         let address = flags.value_or("bind", "127.0.0.1:8000");
-        let proxy = common::Proxying::from_flags(flags, true)?;
-        let tls = common::Tls::from_flags(flags, true)?;
         let mixin = flags.value_or("mixin", "threading");
-        let workers = common::workers(flags, mixin, true)?;
-        let proxying = |config: &mut ServerConfig| {
-            proxy.apply(config);
-            config.workers = workers;
-        };
+        let configure = common::configure(flags, mixin, true)?;
+        let tls = common::Tls::from_flags(flags, true)?;
         match mixin {
-            "sync" => serve!(InspectSync, address, proxying, tls),
-            "threading" => serve!(InspectThreading, address, proxying, tls),
-            "forking" => serve!(InspectForking, address, proxying, tls),
-            "pool" => serve!(InspectPool, address, proxying, tls),
+            "sync" => serve!(InspectSync, address, configure, tls),
+            "threading" => serve!(InspectThreading, address, configure, tls),
+            "forking" => serve!(InspectForking, address, configure, tls),
+            "pool" => serve!(InspectPool, address, configure, tls),
             other => Err(common::usage_error(format!(
                 "unknown mixin `{other}`; usage: {USAGE}"
             ))),

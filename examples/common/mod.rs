@@ -92,9 +92,24 @@ impl Proxying {
     }
 }
 
+/// What the flags of a server example set in its config: the PROXY protocol
+/// ([`Proxying`]) and `--workers` ([`workers`]).
+pub fn configure(
+    flags: &Flags,
+    mixin: &str,
+    stream: bool,
+) -> io::Result<impl Fn(&mut ServerConfig)> {
+    let proxying = Proxying::from_flags(flags, stream)?;
+    let workers = workers(flags, mixin, stream)?;
+    Ok(move |config: &mut ServerConfig| {
+        proxying.apply(config);
+        config.workers = workers;
+    })
+}
+
 /// `--workers N`: pre-forked worker processes (0 without the flag); a usage error for a
 /// number that is not one (or 0), with `--mixin forking` and on a datagram transport.
-pub fn workers(flags: &Flags, mixin: &str, stream: bool) -> io::Result<usize> {
+fn workers(flags: &Flags, mixin: &str, stream: bool) -> io::Result<usize> {
     let Some(value) = flags.value("workers") else {
         return Ok(0);
     };

@@ -10,19 +10,19 @@ pub(crate) fn readable<const N: usize>(
     fds: [RawFd; N],
     timeout: Option<Duration>,
 ) -> io::Result<[bool; N]> {
-    let timeout_ms = match timeout {
-        // Round up, so that a short timeout does not become a busy loop.
-        Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
-        None => -1,
-    };
-    crate::sys::poll_readable(fds, timeout_ms)
+    crate::sys::poll_readable(fds, milliseconds(timeout))
 }
 
 /// [`readable`] for a number of descriptors known at run time.
 pub(crate) fn readable_any(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
-    let timeout_ms = match timeout {
+    crate::sys::poll_readable_any(fds, milliseconds(timeout))
+}
+
+/// `poll(2)`'s timeout: milliseconds, rounded up (so that a short timeout does not become a
+/// busy loop), or -1 for none.
+fn milliseconds(timeout: Option<Duration>) -> i32 {
+    match timeout {
         Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
         None => -1,
-    };
-    crate::sys::poll_readable_any(fds, timeout_ms)
+    }
 }

@@ -150,13 +150,6 @@ impl Events {
     }
 }
 
-/// How many bytes were waiting on `socket` (read and dropped).
-fn take(socket: &UnixStream) -> usize {
-    let mut total = 0;
-    crate::wake::drain(socket, |bytes| total += bytes.len());
-    total
-}
-
 /// The master: its workers and what it is doing with them.
 struct Master<'a, T: Transport, M: Mixin, H, K: Hooks> {
     server: &'a Server<T, M, H, K>,
@@ -285,13 +278,13 @@ where
                 self.reload();
             }
             if ready[4] {
-                self.target += take(&self.events.more);
+                self.target += crate::wake::count(&self.events.more);
             }
             if ready[5] {
-                let fewer = take(&self.events.fewer);
+                let fewer = crate::wake::count(&self.events.fewer);
                 self.target = self.target.saturating_sub(fewer).max(1);
             }
-            if ready[6] && take(&self.events.upgrade) > 0 {
+            if ready[6] && crate::wake::count(&self.events.upgrade) > 0 {
                 self.start_successor();
             }
             if self.successor_serves(ready[7]) {
@@ -306,7 +299,7 @@ where
                 self.serving(pid, notifier);
             }
             if ready[3] {
-                take(&self.events.ended);
+                crate::wake::count(&self.events.ended);
             }
             self.reap()?;
             self.tally();
@@ -365,9 +358,9 @@ where
             (true, _) => match successor.said() {
                 Said::Ready => return true,
                 Said::Nothing => return false,
-                Said::Failed => "exited before it served",
+                Said::Failed => "exited before it served".to_owned(),
             },
-            (false, true) => "did not serve within 10 s",
+            (false, true) => format!("did not serve within {} s", upgrade::READY_WITHIN.as_secs()),
             (false, false) => return false,
         };
         let pid = successor.pid;
@@ -572,7 +565,7 @@ where
                 .saturating_duration_since(now)
                 .max(Duration::from_millis(10));
             let _ = poll::readable_any(&fds, Some(wait.min(Duration::from_millis(100))));
-            take(&self.events.ended);
+            crate::wake::count(&self.events.ended);
             for worker in &mut self.workers {
                 worker.read_status();
             }
@@ -665,7 +658,7 @@ fn watch_as_worker<T, M, H, K>(
         if asked || signalled {
             // A byte from the master, or its end of the socket closed (it is gone).
             server.stop_accepting();
-            let _ = control_drain(control);
+            control_drain(control);
             signals.take(true);
         }
         let stats = server.handle().stats();
@@ -681,10 +674,10 @@ fn watch_as_worker<T, M, H, K>(
     }
 }
 
-/// Reads what the master sent; whether its end is closed.
-fn control_drain(control: &UnixStream) -> bool {
+/// Reads what the master sent (a stop, or the end of its socket).
+fn control_drain(control: &UnixStream) {
     let mut buf = [0u8; 16];
-    matches!((&*control).read(&mut buf), Ok(0))
+    let _ = (&*control).read(&mut buf);
 }
 
 fn report_stats(status: &UnixStream, stats: Stats) {

@@ -152,7 +152,7 @@ impl ShutdownSignals {
 
     /// How many stop signals (`stops`) or reloads came since the last call.
     pub(crate) fn take(&self, stops: bool) -> usize {
-        drain(if stops { &self.stops } else { &self.reloads })
+        crate::wake::count(if stops { &self.stops } else { &self.reloads })
     }
 
     /// In a forked worker: these signals no longer reach the master's sockets (the worker
@@ -232,7 +232,7 @@ fn watch<T, M, H, K>(
                 next_ping = Some(Instant::now() + every);
             }
         }
-        if reload && drain(&signals.reloads) > 0 {
+        if reload && crate::wake::count(&signals.reloads) > 0 {
             if let Err(e) = handle.reload() {
                 crate::report::error(format_args!(
                     "reload failed, still serving the configuration loaded before: {e}"
@@ -241,7 +241,11 @@ fn watch<T, M, H, K>(
             server.shared.hooks.reload();
         }
         // One byte per signal: two signals may be read at once.
-        let mut received = if signalled { drain(&signals.stops) } else { 0 };
+        let mut received = if signalled {
+            crate::wake::count(&signals.stops)
+        } else {
+            0
+        };
         if deadline.is_none() && received > 0 {
             if let Some(notifier) = notifier {
                 notifier.stopping(&handle.stats());
@@ -267,11 +271,4 @@ fn pending(socket: &UnixStream) -> io::Result<usize> {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
         Err(e) => Err(e),
     }
-}
-
-/// Reads every pending byte; returns how many there were.
-fn drain(socket: &UnixStream) -> usize {
-    let mut total = 0;
-    crate::wake::drain(socket, |bytes| total += bytes.len());
-    total
 }

@@ -222,33 +222,21 @@ pub(crate) fn poll_readable<const N: usize>(
     fds: [RawFd; N],
     timeout_ms: libc::c_int,
 ) -> io::Result<[bool; N]> {
-    let mut pollfds = fds.map(|fd| libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    });
-    // SAFETY: `pollfds` is a valid array of N pollfd structs for the duration of the call.
-    let n = unsafe { libc::poll(pollfds.as_mut_ptr(), N as libc::nfds_t, timeout_ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok([false; N]);
-        }
-        return Err(e);
-    }
+    let mut pollfds = fds.map(readable_pollfd);
+    poll_in_place(&mut pollfds, timeout_ms)?;
     Ok(pollfds.map(|p| p.revents != 0))
 }
 
-/// [`poll_readable`] for a number of descriptors known at run time.
-pub(crate) fn poll_readable_any(fds: &[RawFd], timeout_ms: libc::c_int) -> io::Result<Vec<bool>> {
-    let mut pollfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+fn readable_pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// `poll(2)` on `pollfds`, their `revents` set; an interrupted wait leaves them all 0.
+fn poll_in_place(pollfds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<()> {
     // SAFETY: `pollfds` is a valid array of its length for the duration of the call.
     let n = unsafe {
         libc::poll(
@@ -257,13 +245,22 @@ pub(crate) fn poll_readable_any(fds: &[RawFd], timeout_ms: libc::c_int) -> io::R
             timeout_ms,
         )
     };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(vec![false; fds.len()]);
-        }
-        return Err(e);
+    match n < 0 {
+        false => Ok(()),
+        true => match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::Interrupted => {
+                pollfds.iter_mut().for_each(|p| p.revents = 0);
+                Ok(())
+            }
+            e => Err(e),
+        },
     }
+}
+
+/// [`poll_readable`] for a number of descriptors known at run time.
+pub(crate) fn poll_readable_any(fds: &[RawFd], timeout_ms: libc::c_int) -> io::Result<Vec<bool>> {
+    let mut pollfds: Vec<libc::pollfd> = fds.iter().map(|&fd| readable_pollfd(fd)).collect();
+    poll_in_place(&mut pollfds, timeout_ms)?;
     Ok(pollfds.iter().map(|p| p.revents != 0).collect())
 }
 

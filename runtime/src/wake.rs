@@ -63,6 +63,14 @@ impl WakeSocket {
     }
 }
 
+/// Reads every byte pending on the non-blocking `socket`; how many there were (a signal
+/// routed there: how many times it came).
+pub(crate) fn count(socket: &UnixStream) -> usize {
+    let mut total = 0;
+    drain(socket, |bytes| total += bytes.len());
+    total
+}
+
 /// Reads every byte pending on the non-blocking `socket`, handing each chunk to `each`.
 pub(crate) fn drain(mut socket: &UnixStream, mut each: impl FnMut(&[u8])) {
     let mut buf = [0u8; 64];

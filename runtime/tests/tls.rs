@@ -77,16 +77,11 @@ where
     serve(server)
 }
 
-/// The Python client against `address` (see tests/common/tls_client.py).
-fn client(family: &str, address: &str, args: &[&str]) -> HashMap<String, String> {
-    tls_client(family, address, args)
-}
-
 fn tcp_client(
     server: &Serving<Tcp, impl Mixin, Tell, DefaultHooks>,
     args: &[&str],
 ) -> HashMap<String, String> {
-    client("inet", &server.address().to_string(), args)
+    tls_client("inet", &server.address().to_string(), args)
 }
 
 fn echo_mib_over_tcp_and_unix<M: Mixin>() {
@@ -95,7 +90,7 @@ fn echo_mib_over_tcp_and_unix<M: Mixin>() {
     assert_echoed(&tcp_client(&tcp, &["echo=1048576"]));
     let path = dir.socket("tls.sock");
     let unix = tls_server::<UnixStream, M>(path.as_path(), default_tls(), |_| {});
-    assert_echoed(&client(
+    assert_echoed(&tls_client(
         "unix",
         &path.display().to_string(),
         &["echo=1048576"],
@@ -325,7 +320,8 @@ fn a_reload_serves_new_connections_the_new_certificate_and_open_ones_go_on() {
     let server = tls_server::<Tcp, Threading>("127.0.0.1:0", tls, |_| {});
     let address = server.address().to_string();
     // A connection open across the reload: it echoes after it, under the old certificate.
-    let open = std::thread::spawn(move || client("inet", &address, &["hold=1.5", "echo=50000"]));
+    let open =
+        std::thread::spawn(move || tls_client("inet", &address, &["hold=1.5", "echo=50000"]));
     wait_until("the first connection in its handler", || {
         server.handle().stats().active == 1
     });
@@ -502,7 +498,7 @@ fn a_reset_mid_handshake_is_counted_and_no_error_is_reported() {
     wait_until("the reset handshake counted", || {
         serving.handle().stats().failed_handshakes == 1
     });
-    assert_echoed(&client(
+    assert_echoed(&tls_client(
         "inet",
         &serving.address().to_string(),
         &["echo=1000"],

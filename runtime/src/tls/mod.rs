@@ -34,7 +34,7 @@ pub use rustls::pki_types::CertificateDer;
 use crate::lock::lock;
 use crate::request::{Opening, Session, StreamLayer};
 use crate::shutdown::ServerHandle;
-use session::{retry, write_out, TlsSession};
+use session::{retry, take_records, write_out, TlsSession};
 
 /// What a connection's TLS handshake settled, for the handler: `req.get::<TlsInfo>()`.
 #[derive(Clone, Debug)]
@@ -154,9 +154,7 @@ impl TlsLayer {
         socket.set_write_timeout(self.timeout)?;
         let mut out = Vec::new();
         while tls.is_handshaking() {
-            while tls.wants_write() {
-                tls.write_tls(&mut out)?;
-            }
+            take_records(&mut tls, &mut out)?;
             write_out(socket, &mut out)?;
             if !tls.is_handshaking() {
                 break;
@@ -191,9 +189,7 @@ impl TlsLayer {
         // handler writes: sent alone, Nagle's algorithm would hold that answer back until
         // the client acknowledged the tickets (a delayed ACK, 40 ms). TLS 1.2's last
         // flight (the server's Finished) is what the client waits for: it goes now.
-        while tls.wants_write() {
-            tls.write_tls(&mut out)?;
-        }
+        take_records(&mut tls, &mut out)?;
         if tls.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
             write_out(socket, &mut out)?;
         }

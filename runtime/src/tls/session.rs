@@ -55,12 +55,7 @@ impl TlsSession {
 
     /// Moves what rustls has to send into `out`, then writes `out` to the socket.
     fn send(&self, socket: &StreamSocket, out: &mut Vec<u8>) -> io::Result<()> {
-        {
-            let mut tls = self.state();
-            while tls.wants_write() {
-                tls.write_tls(out)?;
-            }
-        }
+        take_records(&mut self.state(), out)?;
         write_out(socket, out)
     }
 
@@ -136,6 +131,14 @@ impl Session for TlsSession {
         self.state().send_close_notify();
         self.send(socket, &mut out)
     }
+}
+
+/// Moves the records rustls has to send to the end of `out`.
+pub(super) fn take_records(tls: &mut ServerConnection, out: &mut Vec<u8>) -> io::Result<()> {
+    while tls.wants_write() {
+        tls.write_tls(out)?;
+    }
+    Ok(())
 }
 
 /// Writes all of `out` to the socket and empties it; on an error, what was not written
