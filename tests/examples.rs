@@ -1153,3 +1153,47 @@ fn echo_notifies_readiness_status_watchdog_and_stopping() {
         assert_eq!(code, Some(0), "{stderr}");
     }
 }
+
+/// A forking echo serves on its main thread alone: a second thread (a signal watcher) would
+/// make every fork take the C library's multi-threaded path. Signals still work: SIGHUP
+/// leaves it serving, SIGTERM lets the open conversation finish, and a SIGTERM sent to its
+/// child ends only that child.
+#[test]
+fn a_forking_echo_serves_on_one_thread_and_still_hears_its_signals() {
+    let dir = temp_dir("forking-one-thread");
+    let server = start(
+        "echo",
+        &["--mixin", "forking", "--bind", "127.0.0.1:0"],
+        &dir,
+    );
+    let threads = || {
+        std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
+            .unwrap()
+            .count()
+    };
+    let mut client = BufReader::new(connect(&server.address));
+    assert_eq!(exchange(&mut client, "hello\n"), "hello\n");
+    assert_eq!(threads(), 1, "the forking echo serves on one thread");
+    let child = children_of(server.child.id());
+    assert_eq!(child.len(), 1, "{child:?}");
+    // SAFETY: signals the example's child, which serves `client`.
+    unsafe { libc::kill(child[0] as i32, libc::SIGTERM) };
+    let mut rest = String::new();
+    assert_eq!(client.read_line(&mut rest).unwrap(), 0, "the child ended");
+    signal(&server, libc::SIGHUP);
+    let mut client = BufReader::new(connect(&server.address));
+    assert_eq!(exchange(&mut client, "after SIGHUP\n"), "after SIGHUP\n");
+    assert_eq!(threads(), 1);
+    signal(&server, libc::SIGTERM);
+    // Stopping: the open conversation goes on, new clients are refused.
+    assert_eq!(exchange(&mut client, "still here\n"), "still here\n");
+    let refused = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(&server.address).is_ok() {
+        assert!(std::time::Instant::now() < refused, "still accepting");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(client);
+    let (code, log) = server.stop(0);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("cut"), "{log}");
+}

@@ -55,8 +55,9 @@ pub trait Hooks: Send + Sync + 'static {
     /// Called when the process gets `SIGHUP` while it serves through
     /// [`serve_until_signal`](crate::Server::serve_until_signal) or
     /// [`serve_until`](crate::Server::serve_until): Unix's "read your configuration again"
-    /// (certificates, allow-lists, ...). Runs on the signal watcher's thread while requests
-    /// go on being served. Default: nothing; the server keeps serving either way, a
+    /// (certificates, allow-lists, ...). Runs where the signals are watched (a thread of
+    /// `serve_until`'s, or a `Forking` server's serving thread) while requests go on being
+    /// served. Default: nothing; the server keeps serving either way, a
     /// `SIGHUP` never stops it.
     fn reload(&self) {}
 

@@ -1,10 +1,12 @@
-//! Signals routed to sockets (signal-hook's self-pipe: the handler only writes a byte), and
-//! whether a `ShutdownSignals` routes SIGINT/SIGTERM/SIGHUP now (forked children then give
-//! them back their default action).
+//! Signals routed to sockets (signal-hook's self-pipe: the handler only writes a byte) or to
+//! flags.
 
 use std::io;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::sys;
 
 /// A signal routed to a socket; unregistered on drop.
 #[derive(Debug)]
@@ -29,35 +31,18 @@ pub(crate) fn route(signal: libc::c_int, writer: UnixStream) -> io::Result<Signa
     signal_hook::low_level::pipe::register(signal, writer).map(SignalRegistration)
 }
 
-/// Has `signal` set `flag`, until the registration is dropped.
-pub(crate) fn flag(
+/// Has `signal` write a byte to `writer` in this process, until the registration is dropped.
+/// In a process forked from this one, whose `writer` is a copy of this process's, the signal
+/// has its default action instead (a stop signal ends a forked request rather than reaching
+/// its server twice), at no cost to the child until a signal comes.
+pub(crate) fn route_here(
     signal: libc::c_int,
-    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writer: UnixStream,
 ) -> io::Result<SignalRegistration> {
+    sys::send_in_process_on_signal(signal, writer, sys::getpid()).map(SignalRegistration)
+}
+
+/// Has `signal` set `flag`, until the registration is dropped.
+pub(crate) fn flag(signal: libc::c_int, flag: Arc<AtomicBool>) -> io::Result<SignalRegistration> {
     signal_hook::flag::register(signal, flag).map(SignalRegistration)
-}
-
-/// How many `ShutdownSignals` are alive.
-static CAUGHT: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts a `ShutdownSignals` as alive until dropped.
-#[derive(Debug)]
-pub(crate) struct Caught(());
-
-impl Caught {
-    pub(crate) fn new() -> Caught {
-        CAUGHT.fetch_add(1, Ordering::SeqCst);
-        Caught(())
-    }
-}
-
-impl Drop for Caught {
-    fn drop(&mut self) {
-        CAUGHT.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// True while some `ShutdownSignals` routes SIGINT/SIGTERM/SIGHUP to a serving loop.
-pub(crate) fn caught() -> bool {
-    CAUGHT.load(Ordering::SeqCst) > 0
 }

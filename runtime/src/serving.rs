@@ -150,6 +150,17 @@ where
     /// still running on other threads; a shutdown requested before the call makes it return
     /// at once. Call it from one thread at a time.
     pub fn serve_forever(&self) -> io::Result<()> {
+        self.serve(None)
+    }
+
+    /// `serve_forever`, calling `on_wake` whenever the serving loop is woken (for a mixin
+    /// whose loop polls its wake socket: `WAKES_WHILE_WAITING`).
+    pub(crate) fn serve_forever_watching(&self, on_wake: &dyn Fn()) -> io::Result<()> {
+        debug_assert!(M::WAKES_WHILE_WAITING);
+        self.serve(Some(on_wake))
+    }
+
+    fn serve(&self, on_wake: Option<&dyn Fn()>) -> io::Result<()> {
         self.shared.handle.check_socket_usable()?;
         if self.closed.load(Ordering::SeqCst) {
             return Err(io::Error::other(
@@ -167,18 +178,19 @@ where
             T::set_blocking(&self.listener, true)?;
             let served = match acceptors {
                 true => self.serve_through_acceptors(),
-                false => self.serve_until_shutdown(true),
+                false => self.serve_until_shutdown(true, on_wake),
             };
             served.and(T::set_blocking(&self.listener, false))
         } else {
-            self.serve_until_shutdown(false)
+            self.serve_until_shutdown(false, on_wake)
         };
         self.shared.handle.clear_shutdown();
         result
     }
 
-    /// The serving loop; `blocking`: wait in `accept` whenever there is room for a request.
-    fn serve_until_shutdown(&self, blocking: bool) -> io::Result<()> {
+    /// The serving loop; `blocking`: wait in `accept` whenever there is room for a request;
+    /// `on_wake`: called when woken in `poll`.
+    fn serve_until_shutdown(&self, blocking: bool, on_wake: Option<&dyn Fn()>) -> io::Result<()> {
         let handle = &self.shared.handle;
         let wake_fd = handle.wake().fd();
         let listener_fd = self.listener.as_raw_fd();
@@ -213,8 +225,13 @@ where
                     let [woken] = poll::readable([wake_fd], pause)?;
                     [woken, false]
                 };
-                if woken && handle.take_wake() {
-                    return Ok(());
+                if woken {
+                    if let Some(on_wake) = on_wake {
+                        on_wake();
+                    }
+                    if handle.take_wake() {
+                        return Ok(());
+                    }
                 }
                 pending.then(|| accept::<T>(&self.listener, &self.shared.config))
             };

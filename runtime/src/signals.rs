@@ -2,9 +2,12 @@
 //! SIGHUP re-reads the TLS configuration (`ServerHandle::reload`), calls the `reload` hook
 //! and never stops the server.
 
+use std::cell::Cell;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,7 +15,7 @@ use crate::hooks::Hooks;
 use crate::mixin::Mixin;
 use crate::notify::Notifier;
 use crate::poll;
-use crate::routes::{self, Caught, SignalRegistration};
+use crate::routes::{self, SignalRegistration};
 use crate::server::Server;
 use crate::transport::Transport;
 use crate::RequestHandler;
@@ -81,12 +84,35 @@ where
         let (done, mut done_writer) = UnixStream::pair()?;
         let handle = self.handle();
         let cut_before = handle.stats().cut;
+        let watcher = Watcher {
+            signals: &signals,
+            server: self,
+            grace,
+            notifier,
+            deadline: Cell::new(None),
+        };
+        // A server whose serving thread only forks (`Forking`) watches the signals on its own
+        // wake-ups while it serves: a second thread would make every `fork` take the C
+        // library's multi-threaded path (its allocator's locks taken and given back around
+        // each fork, and the pages they sit on copied). A watchdog to ping needs the thread.
+        let inline = M::RUNS_IN_CHILDREN
+            && M::WAKES_WHILE_WAITING
+            && notifier.and_then(|n| n.watchdog_interval()).is_none();
         thread::scope(|scope| {
-            scope.spawn(|| watch(&signals, &done, self, grace, notifier));
-            if let Some(notifier) = notifier {
-                notifier.ready(&handle.stats());
-            }
-            let served = self.serve_forever();
+            let served = if inline {
+                if let Some(notifier) = notifier {
+                    notifier.ready(&handle.stats());
+                }
+                let served = watcher.serve_watching();
+                scope.spawn(move || watcher.watch(&done));
+                served
+            } else {
+                scope.spawn(move || watcher.watch(&done));
+                if let Some(notifier) = notifier {
+                    notifier.ready(&handle.stats());
+                }
+                self.serve_forever()
+            };
             if let Some(notifier) = notifier {
                 notifier.stopping(&handle.stats());
             }
@@ -105,13 +131,13 @@ where
 ///
 /// Catch them before binding: a signal that comes while the server binds or announces
 /// itself then waits for `serve_until`, instead of killing the process and leaving a unix
-/// socket file behind.
+/// socket file behind. In a process forked from this one (a `Forking` server's request) the
+/// signals have their default action: SIGTERM ends that request.
 #[derive(Debug)]
 pub struct ShutdownSignals {
     stops: UnixStream,
     reloads: UnixStream,
     _registrations: Vec<SignalRegistration>,
-    _caught: Caught,
 }
 
 impl ShutdownSignals {
@@ -179,87 +205,133 @@ impl ShutdownSignals {
         ];
         let registrations = routes
             .into_iter()
-            .map(|(signal, writer)| routes::route(signal, writer.try_clone()?))
+            .map(|(signal, writer)| routes::route_here(signal, writer.try_clone()?))
             .collect::<io::Result<Vec<_>>>()?;
         Ok(ShutdownSignals {
             stops,
             reloads,
             _registrations: registrations,
-            _caught: Caught::new(),
         })
     }
 }
 
-/// The signal watcher: the first signal shuts the server down; a second one, or the end of
-/// the grace period, interrupts the requests still running (from this thread, since a
-/// `Sync` server's serving thread may itself be inside a request). Returns when `done`.
-fn watch<T, M, H, K>(
-    signals: &ShutdownSignals,
-    done: &UnixStream,
-    server: &Server<T, M, H, K>,
+/// What the signals do to a server in `serve_until`: the first stop signal stops accepting
+/// and starts the grace period; a second one, or the end of the grace period, interrupts the
+/// requests still running (from the watcher's thread, since a `Sync` server's serving thread
+/// may itself be inside a request); a reload re-reads the server's files and calls the
+/// reload hook.
+struct Watcher<'a, T, M, H, K>
+where
+    T: Transport,
+    M: Mixin,
+    K: Hooks,
+{
+    signals: &'a ShutdownSignals,
+    server: &'a Server<T, M, H, K>,
     grace: Duration,
-    notifier: Option<&Notifier>,
-) where
+    notifier: Option<&'a Notifier>,
+    /// Set by the first stop signal: when the grace period ends.
+    deadline: Cell<Option<Instant>>,
+}
+
+impl<T, M, H, K> Watcher<'_, T, M, H, K>
+where
     T: Transport,
     M: Mixin,
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    let handle = &server.shared.handle;
-    let fds = [
-        signals.stops.as_raw_fd(),
-        signals.reloads.as_raw_fd(),
-        done.as_raw_fd(),
-    ];
-    let mut deadline: Option<Instant> = None;
-    let watchdog = notifier.and_then(|n| n.watchdog_interval());
-    let mut next_ping = watchdog.map(|every| Instant::now() + every);
-    loop {
-        let until = match (deadline, next_ping) {
-            (Some(d), Some(p)) => Some(d.min(p)),
-            (d, p) => d.or(p),
-        };
-        let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
-        let Ok([signalled, reload, finished]) = poll::readable(fds, timeout) else {
-            return;
-        };
-        if finished {
-            return;
+    /// Serves with the serving thread watching the signals itself: they also wake its loop,
+    /// which then handles them. Returns when a stop signal (or a shutdown) ended the run.
+    fn serve_watching(&self) -> io::Result<()> {
+        let signalled = Arc::new(AtomicBool::new(false));
+        let wake = || self.server.shared.handle.wake().writer_clone();
+        let mut routed = Vec::new();
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            routed.push(routes::flag(signal, signalled.clone())?);
+            routed.push(routes::route_here(signal, wake()?)?);
         }
-        if let (Some(notifier), Some(every), Some(at)) = (notifier, watchdog, next_ping) {
-            if Instant::now() >= at {
-                notifier.alive(&handle.stats());
-                next_ping = Some(Instant::now() + every);
+        // Signals that came before the routes were made wait on their sockets.
+        self.handle(true, true);
+        self.server.serve_forever_watching(&|| {
+            if signalled.swap(false, Ordering::SeqCst) {
+                self.handle(true, true);
+            }
+        })
+    }
+
+    /// The watcher thread: handles the signals, and pings the service manager's watchdog,
+    /// until `done` is readable or the requests were interrupted.
+    fn watch(&self, done: &UnixStream) {
+        let signals = self.signals;
+        let fds = [
+            signals.stops.as_raw_fd(),
+            signals.reloads.as_raw_fd(),
+            done.as_raw_fd(),
+        ];
+        let notifier = self.notifier;
+        let watchdog = notifier.and_then(|n| n.watchdog_interval());
+        let mut next_ping = watchdog.map(|every| Instant::now() + every);
+        loop {
+            let until = match (self.deadline.get(), next_ping) {
+                (Some(d), Some(p)) => Some(d.min(p)),
+                (d, p) => d.or(p),
+            };
+            let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
+            let Ok([signalled, reload, finished]) = poll::readable(fds, timeout) else {
+                return;
+            };
+            if finished {
+                return;
+            }
+            if let (Some(notifier), Some(every), Some(at)) = (notifier, watchdog, next_ping) {
+                if Instant::now() >= at {
+                    notifier.alive(&self.server.shared.handle.stats());
+                    next_ping = Some(Instant::now() + every);
+                }
+            }
+            if self.handle(signalled, reload) {
+                // Interrupted: only `done` matters now.
+                let _ = poll::readable([done.as_raw_fd()], None);
+                return;
             }
         }
-        if reload && crate::wake::count(&signals.reloads) > 0 {
+    }
+
+    /// Handles the signals waiting on the sockets said to be readable; true once the
+    /// requests were interrupted.
+    fn handle(&self, stops: bool, reloads: bool) -> bool {
+        let signals = self.signals;
+        let handle = &self.server.shared.handle;
+        if reloads && crate::wake::count(&signals.reloads) > 0 {
             if let Err(e) = handle.reload() {
                 crate::report::error(format_args!(
                     "reload failed, still serving the configuration loaded before: {e}"
                 ));
             }
-            server.shared.hooks.reload();
+            self.server.shared.hooks.reload();
         }
         // One byte per signal: two signals may be read at once.
-        let mut received = if signalled {
-            crate::wake::count(&signals.stops)
-        } else {
-            0
+        let mut received = match stops {
+            true => crate::wake::count(&signals.stops),
+            false => 0,
         };
-        if deadline.is_none() && received > 0 {
-            if let Some(notifier) = notifier {
+        if self.deadline.get().is_none() && received > 0 {
+            if let Some(notifier) = self.notifier {
                 notifier.stopping(&handle.stats());
             }
-            server.stop_accepting();
-            deadline = Some(Instant::now() + grace);
+            self.server.stop_accepting();
+            self.deadline.set(Some(Instant::now() + self.grace));
             received -= 1;
         }
-        if deadline.is_some_and(|d| received > 0 || Instant::now() >= d) {
+        let over = self
+            .deadline
+            .get()
+            .is_some_and(|d| received > 0 || Instant::now() >= d);
+        if over {
             handle.interrupt();
-            // Interrupted: only `done` matters now.
-            let _ = poll::readable([done.as_raw_fd()], None);
-            return;
         }
+        over
     }
 }
 

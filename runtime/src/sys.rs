@@ -283,12 +283,33 @@ pub(crate) fn fork() -> io::Result<Forked> {
     }
 }
 
-/// In a forked child: gives `signals` back their default action.
-pub(crate) fn default_action(signals: &[libc::c_int]) {
-    for &signal in signals {
-        // SAFETY: resetting a disposition has no memory effect.
-        unsafe { libc::signal(signal, libc::SIG_DFL) };
-    }
+/// Has `signal` send a byte on `socket` while the process is `owner`, and take its default
+/// action in any process forked from it (whose `socket` is a copy of the owner's), until the
+/// returned registration is unregistered (which closes `socket`).
+pub(crate) fn send_in_process_on_signal(
+    signal: libc::c_int,
+    socket: std::os::unix::net::UnixStream,
+    owner: libc::pid_t,
+) -> io::Result<signal_hook::SigId> {
+    let action = move || {
+        if getpid() == owner {
+            // SAFETY: a one-byte send from a static buffer, on the socket the action owns
+            // (closed when it is unregistered, after any handler still running it).
+            unsafe {
+                libc::send(
+                    socket.as_raw_fd(),
+                    b"X".as_ptr().cast(),
+                    1,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+        } else {
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+        }
+    };
+    // SAFETY: the action is async-signal-safe: getpid, send, and signal-hook's emulation of
+    // the default action (sigaction, sigprocmask, raise).
+    unsafe { signal_hook::low_level::register(signal, action) }
 }
 
 /// Ends a forked child with `status`, without running the parent's destructors or atexit

@@ -227,6 +227,35 @@ fn forked_child_is_terminated_when_the_grace_ends() {
     client.assert_cut();
 }
 
+/// SIGTERM or SIGHUP sent to one forked child (not to the server) ends that child, as the
+/// signal's default action would: the server neither stops nor reloads, and serves on.
+fn signal_to_a_forked_child_ends_that_child_only() {
+    let server = serve_until_signal::<Forking>(Duration::from_secs(30), false);
+    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+        let mut client = Client::connect(&server.address);
+        let pid = greeting_pid(&client.read_line());
+        assert_ne!(pid, std::process::id() as i32);
+        // SAFETY: kill(2) on the child this test's server forked for `client`.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        client.assert_cut();
+        wait_until("the child is reaped", || !is_zombie_child(pid));
+        assert!(!server.handle.is_shutdown_requested(), "signal {signal}");
+        release(&mut greeted(&server.address));
+    }
+    assert_eq!(server.gate.0.reloads.load(AtomicOrdering::SeqCst), 0);
+    // The server's own SIGHUP: one reload, and nothing the children got is taken as the
+    // server's.
+    send_signal(libc::SIGHUP);
+    wait_until("the server reloads", || {
+        server.gate.0.reloads.load(AtomicOrdering::SeqCst) > 0
+    });
+    release(&mut greeted(&server.address));
+    assert_eq!(server.gate.0.reloads.load(AtomicOrdering::SeqCst), 1);
+    assert!(!server.handle.is_shutdown_requested());
+    send_signal(libc::SIGTERM);
+    assert_eq!(server.result.join().unwrap(), 0);
+}
+
 #[test]
 fn serve_until_signal_stops_on_sigint_or_sigterm_and_closes_gracefully() {
     request_in_flight_completes_after_sigterm();
@@ -236,5 +265,6 @@ fn serve_until_signal_stops_on_sigint_or_sigterm_and_closes_gracefully() {
     sighup_reloads_and_keeps_serving();
     one_signal_stops_two_servers();
     // Last: the children of a forking server inherit every descriptor open at the time.
+    signal_to_a_forked_child_ends_that_child_only();
     forked_child_is_terminated_when_the_grace_ends();
 }

@@ -112,7 +112,6 @@ impl Mixin for Forking {
         }
         // Before the fork: every page the child touches costs it a page fault.
         job.prepare_fork();
-        let signals_caught = routes::caught();
         let tied = sys::on_main_thread();
         let wake_fd = self.waker.server().wake().fd();
         // From the serving thread; the child only runs the job and leaves with `_exit`. No
@@ -124,12 +123,6 @@ impl Mixin for Forking {
             sys::Forked::Child => {
                 if tied {
                     sys::die_with_parent(self.pid);
-                }
-                // While the parent routes these to its own loop (`ShutdownSignals`), the
-                // child must die of them instead: so that a graceful stop can end it, and so
-                // that a Ctrl-C reaching the whole process group is not counted twice.
-                if signals_caught {
-                    sys::default_action(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
                 }
                 // What a child holds of its parent's sockets: not the read end of the wake
                 // socket, nor the listening socket of any stream server of the process (its
