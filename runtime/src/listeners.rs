@@ -25,9 +25,14 @@ pub(crate) fn making() -> RwLockReadGuard<'static, ()> {
 }
 
 /// Held across a `fork` (both parent and child drop it: the child's copy is unlocked by
-/// that drop, so a handler in the child may still make a server).
-pub(crate) fn forking() -> RwLockWriteGuard<'static, ()> {
-    FORKS.write().unwrap_or_else(PoisonError::into_inner)
+/// that drop, so a handler in the child may still make a server). Not taken in a process
+/// of one thread, where no listener can be in the making meanwhile: the lock is then not
+/// written after the fork, which would cost a page copy in parent and child.
+pub(crate) fn forking() -> Option<RwLockWriteGuard<'static, ()>> {
+    match crate::sys::single_threaded() {
+        true => None,
+        false => Some(FORKS.write().unwrap_or_else(PoisonError::into_inner)),
+    }
 }
 
 /// A listening socket registered until dropped.

@@ -7,7 +7,8 @@
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Once;
+use std::sync::atomic::Ordering;
+use std::sync::{Once, OnceLock};
 
 /// The signal that interrupts a thread blocked in the server's `accept` or `recv`. `SIGURG`
 /// is ignored by default and sent by the kernel only to a process that asked for it
@@ -48,6 +49,21 @@ pub(crate) fn unblock_wake_signal() {
 pub(crate) fn thread_id() -> libc::pid_t {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::gettid() }
+}
+
+/// True while the process has a single thread, as the C library says (glibc's
+/// `__libc_single_threaded`, looked up once); false where it does not say. Once false it
+/// stays false: another thread may have been made.
+pub(crate) fn single_threaded() -> bool {
+    static FLAG: OnceLock<usize> = OnceLock::new();
+    let flag = *FLAG.get_or_init(|| {
+        // SAFETY: a symbol lookup by a NUL-terminated name; null where there is none.
+        unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__libc_single_threaded".as_ptr()) as usize }
+    });
+    // SAFETY: the C library's one-byte flag, which lives as long as the process; glibc
+    // documents it as readable at any time (it only ever goes from true to false).
+    flag != 0
+        && unsafe { &*(flag as *const std::sync::atomic::AtomicU8) }.load(Ordering::Relaxed) != 0
 }
 
 /// True on the process's main thread (the thread whose id is the process id).
