@@ -1180,6 +1180,15 @@ fn a_forking_echo_serves_on_one_thread_and_still_hears_its_signals() {
     unsafe { libc::kill(child[0] as i32, libc::SIGTERM) };
     let mut rest = String::new();
     assert_eq!(client.read_line(&mut rest).unwrap(), 0, "the child ended");
+    // Reaped on its SIGCHLD alone, with no other client to wake the server.
+    let reaped = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !children_of(server.child.id()).is_empty() {
+        assert!(
+            std::time::Instant::now() < reaped,
+            "the ended child was not reaped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     signal(&server, libc::SIGHUP);
     let mut client = BufReader::new(connect(&server.address));
     assert_eq!(exchange(&mut client, "after SIGHUP\n"), "after SIGHUP\n");

@@ -42,6 +42,16 @@ pub(crate) fn route_here(
     sys::send_in_process_on_signal(signal, writer, sys::getpid()).map(SignalRegistration)
 }
 
+/// Has `signal` write a byte to `writer`, until the registration is dropped, except on a
+/// thread that holds `signal` back (`sys::hold_back`): it reached that thread inside its
+/// `poll`, which it ends by itself.
+pub(crate) fn route_unless_waiting(
+    signal: libc::c_int,
+    writer: UnixStream,
+) -> io::Result<SignalRegistration> {
+    sys::send_unless_waiting_on_signal(signal, writer).map(SignalRegistration)
+}
+
 /// Has `signal` set `flag`, until the registration is dropped.
 pub(crate) fn flag(signal: libc::c_int, flag: Arc<AtomicBool>) -> io::Result<SignalRegistration> {
     signal_hook::flag::register(signal, flag).map(SignalRegistration)

@@ -198,6 +198,12 @@ where
         let waiter = blocking.then(|| handle.register_waiter());
         let reported_out_of_fds = AtomicBool::new(false);
         let mut paused_until: Option<Instant> = None;
+        // Requests in children: `SIGCHLD` only inside `poll`, which it then ends by itself
+        // (no wake byte for it, no `fork` restarted by it).
+        let _sigchld = match M::RUNS_IN_CHILDREN && !blocking {
+            true => Some(crate::sys::hold_back(libc::SIGCHLD)?),
+            false => None,
+        };
         // Housekeeping first: wake-ups that came between two runs (a child that ended) were
         // drained when the last run ended.
         self.mixin.service_actions();

@@ -22,10 +22,11 @@ use crate::sys;
 /// run at once: at the limit the server stops accepting until one ends. Ended children are
 /// reaped as soon as `SIGCHLD` wakes the loop, so none lingers as a zombie; `close` waits
 /// for the rest when `block_on_close`. Only the children this server forked are ever
-/// waited for.
+/// waited for. While it serves, the serving thread lets `SIGCHLD` in only as it waits in
+/// `poll`: a child's end ends the wait, and never restarts a `fork`.
 ///
-/// A child closes the server's socket and the read end of its wake socket first, so that a
-/// child that outlives its server holds neither. When the server is served from the
+/// A child closes the listening socket of every stream server of the process first, so that
+/// a child that outlives its server does not keep it listening. When the server is served from the
 /// process's main thread (as `serve_until_signal` in `main` does), its children die with it
 /// (`PR_SET_PDEATHSIG`): a killed server leaves no child behind. The kernel ties that to the
 /// thread that forks, not the process, so a server served from another thread, which may
@@ -113,7 +114,6 @@ impl Mixin for Forking {
         // Before the fork: every page the child touches costs it a page fault.
         job.prepare_fork();
         let tied = sys::on_main_thread();
-        let wake_fd = self.waker.server().wake().fd();
         // From the serving thread; the child only runs the job and leaves with `_exit`. No
         // listening socket is being made meanwhile (see `listeners`).
         let forking = crate::listeners::forking();
@@ -124,11 +124,10 @@ impl Mixin for Forking {
                 if tied {
                     sys::die_with_parent(self.pid);
                 }
-                // What a child holds of its parent's sockets: not the read end of the wake
-                // socket, nor the listening socket of any stream server of the process (its
-                // own among them; a datagram server's socket stays: the request replies
+                sys::release_held_in_child();
+                // Not the listening socket of any stream server of the process (its own
+                // among them; a datagram server's socket stays: the request replies
                 // through it).
-                sys::close(wake_fd);
                 crate::listeners::close_all_in_child();
                 let ok = catch_unwind(AssertUnwindSafe(|| job.run_in_child())).unwrap_or(false);
                 sys::exit_child(if ok { 0 } else { 1 })

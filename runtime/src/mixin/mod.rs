@@ -150,8 +150,10 @@ impl Waker {
         &self.server
     }
 
-    /// Has `signal` wake the serving loop, until the returned registration is dropped.
+    /// Has `signal` wake the serving loop, until the returned registration is dropped
+    /// (through the wake socket; a signal the serving thread holds back and lets in only
+    /// while it waits ends that wait by itself).
     pub(crate) fn on_signal(&self, signal: i32) -> io::Result<SignalRegistration> {
-        routes::route(signal, self.server.wake().writer_clone()?)
+        routes::route_unless_waiting(signal, self.server.wake().writer_clone()?)
     }
 }

@@ -2,7 +2,14 @@
 //! calls std and socket2 do not wrap (the signal that wakes a thread blocked in
 //! `accept`/`recv`, thread ids, `shutdown(2)` on a raw descriptor, `poll(2)`, `fork` and what
 //! a forked child does first, `waitpid`, `kill`), reads into a buffer's uninitialised spare
-//! capacity, and the stream views that rfile and wfile read and write through.
+//! capacity, and the stream views that rfile and wfile read and write through; `signal`:
+//! the actions signal handlers run, and a signal held back from a thread outside `ppoll`.
+
+mod signal;
+
+pub(crate) use signal::{
+    hold_back, release_held_in_child, send_in_process_on_signal, send_unless_waiting_on_signal,
+};
 
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -253,14 +260,7 @@ fn readable_pollfd(fd: RawFd) -> libc::pollfd {
 
 /// `poll(2)` on `pollfds`, their `revents` set; an interrupted wait leaves them all 0.
 fn poll_in_place(pollfds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<()> {
-    // SAFETY: `pollfds` is a valid array of its length for the duration of the call.
-    let n = unsafe {
-        libc::poll(
-            pollfds.as_mut_ptr(),
-            pollfds.len() as libc::nfds_t,
-            timeout_ms,
-        )
-    };
+    let n = signal::poll_with_wait_mask(pollfds, timeout_ms);
     match n < 0 {
         false => Ok(()),
         true => match io::Error::last_os_error() {
@@ -297,35 +297,6 @@ pub(crate) fn fork() -> io::Result<Forked> {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(pid)),
     }
-}
-
-/// Has `signal` send a byte on `socket` while the process is `owner`, and take its default
-/// action in any process forked from it (whose `socket` is a copy of the owner's), until the
-/// returned registration is unregistered (which closes `socket`).
-pub(crate) fn send_in_process_on_signal(
-    signal: libc::c_int,
-    socket: std::os::unix::net::UnixStream,
-    owner: libc::pid_t,
-) -> io::Result<signal_hook::SigId> {
-    let action = move || {
-        if getpid() == owner {
-            // SAFETY: a one-byte send from a static buffer, on the socket the action owns
-            // (closed when it is unregistered, after any handler still running it).
-            unsafe {
-                libc::send(
-                    socket.as_raw_fd(),
-                    b"X".as_ptr().cast(),
-                    1,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-        } else {
-            let _ = signal_hook::low_level::emulate_default_handler(signal);
-        }
-    };
-    // SAFETY: the action is async-signal-safe: getpid, send, and signal-hook's emulation of
-    // the default action (sigaction, sigprocmask, raise).
-    unsafe { signal_hook::low_level::register(signal, action) }
 }
 
 /// Ends a forked child with `status`, without running the parent's destructors or atexit
