@@ -3,7 +3,7 @@
 //! gracefully.
 //!
 //!     cargo run --release --example echo -- [--transport tcp|udp|unix-stream|unix-datagram]
-//!         [--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N]
+//!         [--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N [--reuse-port]]
 //!         [--proxy-protocol [--trusted-proxy NET|unix ...]] [--tls-cert FILE --tls-key FILE]
 //!
 //! Each transport x mixin is its own `server!` type, picked at run time from the flags.
@@ -18,7 +18,8 @@
 //! a worker that dies is replaced, SIGHUP restarts them one by one without refusing a
 //! client, SIGTTIN/SIGTTOU add or remove one, SIGUSR2 starts the program file anew (a new
 //! build) with the socket and hands over to it once it serves, SIGTERM stops them all
-//! gracefully.
+//! gracefully. With `--reuse-port` (TCP) each worker serves a socket of its own on the
+//! address (`SO_REUSEPORT`) instead of one they share.
 
 mod common;
 #[path = "common/echo.rs"]
@@ -32,7 +33,7 @@ use std::process::ExitCode;
 use socketserver::prelude::*;
 
 const USAGE: &str = "echo [--transport tcp|udp|unix-stream|unix-datagram] \
-[--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N] \
+[--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N [--reuse-port]] \
 [--proxy-protocol [--trusted-proxy NET|unix ...]] [--tls-cert FILE --tls-key FILE] \
 (defaults: tcp, threading, 127.0.0.1:9000 or echo.sock for unix transports)";
 
@@ -98,7 +99,8 @@ fn run(flags: &common::Flags) -> io::Result<()> {
 
 fn main() -> ExitCode {
     let known = [
-        &["transport", "mixin", "bind", "workers"],
+        &["transport", "mixin", "bind"],
+        common::WORKER_FLAGS,
         common::PROXY_FLAGS,
         common::TLS_FLAGS,
     ]

@@ -16,7 +16,7 @@
 //! them apart).
 //!
 //!     cargo run --release --example inspect -- [--mixin sync|threading|forking|pool]
-//!         [--bind ADDR] [--workers N] [--proxy-protocol [--trusted-proxy NET|unix ...]]
+//!         [--bind ADDR] [--workers N [--reuse-port]] [--proxy-protocol [--trusted-proxy NET|unix ...]]
 //!         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
 mod common;
@@ -28,7 +28,8 @@ use std::time::Duration;
 use socketserver::prelude::*;
 use socketserver::proxy::ProxyHeader;
 
-const USAGE: &str = "inspect [--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N] \
+const USAGE: &str =
+    "inspect [--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N [--reuse-port]] \
 [--proxy-protocol [--trusted-proxy NET|unix ...]] \
 [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] (defaults: threading, 127.0.0.1:8000)";
 
@@ -189,7 +190,8 @@ macro_rules! serve {
 
 fn main() -> ExitCode {
     let known = [
-        &["mixin", "bind", "workers"],
+        &["mixin", "bind"],
+        common::WORKER_FLAGS,
         common::PROXY_FLAGS,
         common::TLS_FLAGS,
     ]

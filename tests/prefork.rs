@@ -598,3 +598,165 @@ fn the_new_master_tells_the_service_manager_it_is_the_main_process() {
     unsafe { libc::kill(new_master as i32, libc::SIGTERM) };
     wait_gone(new_master);
 }
+
+/// How many TCP sockets listen on `address`'s port (`/proc/net/tcp`, state `0A`).
+fn listening_sockets(address: &str) -> usize {
+    let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields[1].ends_with(&format!(":{port:04X}")) && fields[3] == "0A"
+        })
+        .count()
+}
+
+/// Waits (at most 10 s) until `n` sockets listen on `address`.
+fn wait_for_listening_sockets(address: &str, n: usize) {
+    let started = Instant::now();
+    while listening_sockets(address) != n {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} sockets listen on {address}, not {n}",
+            listening_sockets(address)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// With `--reuse-port` each worker serves a socket of its own (the master holds them all):
+/// a killed worker's replacement takes over its socket and queue, SIGHUP replaces every
+/// worker, SIGTTIN opens one more socket and SIGTTOU closes one after its worker served
+/// what it queued, all under load with no failed connection but the killed worker's own.
+#[test]
+fn reuse_port_workers_serve_a_socket_each_through_every_signal() {
+    let server = start_workers(&["--workers", "3", "--reuse-port", "--mixin", "threading"]);
+    let before = wait_for_workers(&server, 3);
+    assert_eq!(listening_sockets(&server.address), 3);
+    let load = Load::start(&server.address, 4);
+    load.wait_for(200);
+    // SAFETY: signals a worker of our own child.
+    unsafe { libc::kill(before[0] as i32, libc::SIGKILL) };
+    let started = Instant::now();
+    while children_of(server.child.id()).contains(&before[0])
+        || children_of(server.child.id()).len() != 3
+    {
+        assert!(started.elapsed() < Duration::from_secs(1), "not replaced");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(listening_sockets(&server.address), 3);
+    load.wait_for(200);
+    let (ok, killed) = load.finish();
+    assert!(
+        killed.len() <= 4,
+        "{} failed of {ok}: {killed:?}",
+        killed.len()
+    );
+
+    let load = Load::start(&server.address, 4);
+    load.wait_for(100);
+    let before = wait_for_workers(&server, 3);
+    signal(&server, libc::SIGHUP);
+    let started = Instant::now();
+    while children_of(server.child.id())
+        .iter()
+        .any(|p| before.contains(p))
+        || children_of(server.child.id()).len() != 3
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "not replaced");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(listening_sockets(&server.address), 3);
+    load.wait_for(300);
+    signal(&server, libc::SIGTTIN);
+    wait_for_workers(&server, 4);
+    wait_for_listening_sockets(&server.address, 4);
+    load.wait_for(200);
+    signal(&server, libc::SIGTTOU);
+    wait_for_workers(&server, 3);
+    wait_for_listening_sockets(&server.address, 3);
+    load.wait_for(300);
+    let (ok, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} failed of {}: {failures:?}",
+        failures.len(),
+        ok + failures.len()
+    );
+    eprintln!("--reuse-port: SIGHUP, SIGTTIN, SIGTTOU under load: 0 failed of {ok} connections");
+    let (code, stderr) = server.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// `--reuse-port` with a unix socket, or without `--workers`: a usage error.
+#[test]
+fn reuse_port_needs_workers_and_tcp() {
+    let dir = temp_dir("reuse-port-usage");
+    for args in [
+        &["--reuse-port"][..],
+        &[
+            "--transport",
+            "unix-stream",
+            "--workers",
+            "2",
+            "--reuse-port",
+        ][..],
+    ] {
+        let out = std::process::Command::new(example("echo"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains("reuse"), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn sigusr2_hands_every_reuse_port_socket_to_the_new_build_and_fails_no_connection() {
+    let dir = temp_dir("upgrade-reuse-port");
+    let args = ["--bind", "127.0.0.1:0", "--workers", "3", "--reuse-port"];
+    let (mut server, address) = Upgradable::start_with(&dir, &args);
+    let old_master = server.child.id();
+    let old_workers = workers_of(old_master, 3);
+    assert_eq!(listening_sockets(&address), 3);
+    let load = Load::start(&address, 4);
+    load.wait_for(200);
+    server.replace_with(&example("echo"));
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(old_master as i32, libc::SIGUSR2) };
+    let second = server.stdout.next().unwrap().unwrap();
+    assert_eq!(second, format!("listening on {address}"));
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", server.said());
+    for pid in &old_workers {
+        wait_gone(*pid);
+    }
+    let masters = masters_of(&server.bin);
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    let new_master = masters[0];
+    let new_workers = workers_of(new_master, 3);
+    assert!(new_workers.iter().all(|p| !old_workers.contains(p)));
+    // The same three sockets, not three more.
+    assert_eq!(listening_sockets(&address), 3);
+    load.wait_for(200);
+    let (ok, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} failed of {}: {failures:?}",
+        failures.len(),
+        ok + failures.len()
+    );
+    eprintln!("--reuse-port SIGUSR2 under load: 0 failed of {ok} connections");
+    // SAFETY: the new master, started by our child.
+    unsafe { libc::kill(new_master as i32, libc::SIGTERM) };
+    wait_gone(new_master);
+    for pid in new_workers {
+        wait_gone(pid);
+    }
+    assert_eq!(listening_sockets(&address), 0);
+}

@@ -47,7 +47,7 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// The flags that take no value.
-const SWITCHES: &[&str] = &["proxy-protocol"];
+const SWITCHES: &[&str] = &["proxy-protocol", "reuse-port"];
 
 /// The flags of a stream example behind a load balancer: `--proxy-protocol` and
 /// `--trusted-proxy NET|unix` (repeatable).
@@ -92,8 +92,11 @@ impl Proxying {
     }
 }
 
+/// The flags of pre-forked workers: `--workers N` and `--reuse-port` (a socket each).
+pub const WORKER_FLAGS: &[&str] = &["workers", "reuse-port"];
+
 /// What the flags of a server example set in its config: the PROXY protocol
-/// ([`Proxying`]) and `--workers` ([`workers`]).
+/// ([`Proxying`]), `--workers` ([`workers`]) and `--reuse-port`.
 pub fn configure(
     flags: &Flags,
     mixin: &str,
@@ -101,9 +104,16 @@ pub fn configure(
 ) -> io::Result<impl Fn(&mut ServerConfig)> {
     let proxying = Proxying::from_flags(flags, stream)?;
     let workers = workers(flags, mixin, stream)?;
+    let reuse_port = flags.has("reuse-port");
+    if reuse_port && workers == 0 {
+        return Err(usage_error(
+            "--reuse-port gives each of the --workers a socket: add --workers N".to_owned(),
+        ));
+    }
     Ok(move |config: &mut ServerConfig| {
         proxying.apply(config);
         config.workers = workers;
+        config.workers_reuse_port = reuse_port;
     })
 }
 

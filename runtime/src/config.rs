@@ -119,6 +119,15 @@ pub struct ServerConfig {
     /// `std::thread::available_parallelism()` is the usual choice. Default 0: this process
     /// serves.
     pub workers: usize,
+    /// With `workers` over TCP: each worker serves a listening socket of its own, all bound
+    /// to the server's address with `SO_REUSEPORT` (the master holds them, so that a
+    /// worker's queue outlives the worker), instead of one socket they all share. The
+    /// kernel then spreads new connections over the sockets by a hash of their addresses
+    /// and ports, whatever each worker is doing: a busy worker's clients wait while
+    /// another is idle (head-of-line blocking), which the shared socket avoids; what it
+    /// saves is the contention of every worker waiting on one queue, which matters on many
+    /// cores. Default false (see [`prefork`](crate::prefork)).
+    pub workers_reuse_port: bool,
 }
 
 impl Default for ServerConfig {
@@ -152,6 +161,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             tls_handshake_timeout: Some(Duration::from_secs(10)),
             workers: 0,
+            workers_reuse_port: false,
         }
     }
 }

@@ -27,6 +27,13 @@
 //! - counts, in its `ServerHandle::stats`, what the workers did (each reports every
 //!   200 ms, and in full as it exits).
 //!
+//! With `workers_reuse_port` (TCP) each worker serves a listening socket of its own, all
+//! bound to the address with `SO_REUSEPORT`, instead of the shared one. The master holds
+//! them all, so that a socket's queue outlives its worker: a replacement (after a crash,
+//! SIGHUP's) takes over the socket of the worker it replaces, and SIGUSR2 hands every
+//! socket down. One worker fewer (SIGTTOU) closes a socket: it drops new SYNs first (their
+//! retries reach the other sockets), its worker serves what it queued, then it closes.
+//!
 //! Workers die with their master (`PR_SET_PDEATHSIG`, and a worker whose master's end of
 //! its control socket closes stops), so no orphan keeps the port. A worker closes the
 //! shared socket for itself only when it stops, and removes no unix socket file: the master
@@ -38,7 +45,7 @@
 //! stays held in the worker for good.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -70,10 +77,29 @@ const KILL_AFTER: Duration = Duration::from_secs(2);
 const READY: u8 = b'R';
 const TALLY: u8 = b'T';
 const TALLY_LEN: usize = 1 + 9 * 8;
+/// What a master says to a worker on its control socket: stop, leaving the queue to the
+/// others; or stop after taking the queue (its socket closes with it).
+const STOP: u8 = b'S';
+const DRAIN: u8 = b'D';
+
+/// A listening socket workers serve. Without `workers_reuse_port` there is one, the
+/// server's, and every worker serves it; with it, one per worker, bound to the same address
+/// with `SO_REUSEPORT`, held by the master so that a worker's queue outlives the worker
+/// (its replacement takes it over) and handed down by an upgrade. Slot 0 is the server's
+/// own socket.
+struct Slot {
+    /// `None` for slot 0 (the server's listener).
+    socket: Option<OwnedFd>,
+    /// Its worker takes its queue and stops (one worker fewer): the socket closes once no
+    /// worker holds it.
+    closing: bool,
+}
 
 /// One worker process, as its master sees it.
 struct Worker {
     pid: libc::pid_t,
+    /// The socket it serves (see `Slot`).
+    slot: usize,
     /// Writing to it (or closing it) stops the worker.
     control: UnixStream,
     status: UnixStream,
@@ -86,11 +112,12 @@ struct Worker {
 }
 
 impl Worker {
-    /// Asks the worker to stop gracefully.
-    fn retire(&mut self) {
+    /// Asks the worker to stop gracefully, leaving what its socket queued to the workers
+    /// that go on serving it, or, `draining`, serving that too (its socket closes).
+    fn retire(&mut self, draining: bool) {
         if !self.retiring {
             self.retiring = true;
-            let _ = (&self.control).write_all(b"S");
+            let _ = (&self.control).write_all(if draining { &[DRAIN] } else { &[STOP] });
         }
     }
 
@@ -177,6 +204,10 @@ struct Master<'a, T: Transport, M: Mixin, H, K: Hooks> {
     successor: Option<Successor>,
     /// The new master serves: this one stops, leaving it the socket.
     handed_over: bool,
+    /// `workers_reuse_port`: a socket per worker.
+    reuse_port: bool,
+    /// The sockets the workers serve (`None`: a slot closed since).
+    slots: Vec<Option<Slot>>,
 }
 
 impl<T, M, H, K> Server<T, M, H, K>
@@ -200,13 +231,26 @@ where
                 "workers is for stream transports (Tcp, UnixStream) only",
             ));
         }
+        let reuse_port = self.shared.config.workers_reuse_port;
+        let mut slots = vec![Some(Slot {
+            socket: None,
+            closing: false,
+        })];
+        if reuse_port {
+            slots.extend(handed_down_slots(self)?.into_iter().map(|socket| {
+                Some(Slot {
+                    socket: Some(socket),
+                    closing: false,
+                })
+            }));
+        }
         let mut master = Master {
             server: self,
             signals,
             events: Events::catch()?,
             grace,
             workers: Vec::new(),
-            target: self.shared.config.workers,
+            target: self.shared.config.workers.max(slots.len()),
             finished: Stats::default(),
             failed_starts: 0,
             hold_until: None,
@@ -217,7 +261,16 @@ where
             program: Program::current(),
             successor: None,
             handed_over: false,
+            reuse_port,
+            slots,
         };
+        // Every worker's socket listens from the start (a bad one is an error before any
+        // worker runs), so that the kernel spreads clients over them all at once.
+        if reuse_port {
+            while master.slots.len() < master.target {
+                master.add_slot()?;
+            }
+        }
         let run = master.run(notifier);
         if let Some(notifier) = notifier {
             notifier.stopping(&self.handle().stats());
@@ -315,7 +368,7 @@ where
                 self.replacing = None;
                 self.to_replace.retain(|&p| p != old);
                 if let Some(old) = self.workers.iter_mut().find(|w| w.pid == old) {
-                    old.retire();
+                    old.retire(false);
                 }
             }
         }
@@ -337,7 +390,7 @@ where
             return;
         }
         let started = match &self.program {
-            Ok(program) => upgrade::start(program, self.server.listener.as_raw_fd()),
+            Ok(program) => upgrade::start(program, &self.slot_fds()),
             Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
         };
         match started {
@@ -399,27 +452,101 @@ where
         let old = self.replacing.map(|(_, old)| old);
         let serving = |w: &&Worker| !w.retiring && Some(w.pid) != old;
         while self.workers.iter().filter(serving).count() < self.target {
-            self.spawn()?;
+            let slot = self.free_slot(old)?;
+            self.spawn(slot)?;
         }
         while self.workers.iter().filter(serving).count() > self.target {
-            let newest = self.workers.iter_mut().rev().find(|w| serving(&&**w));
-            if let Some(worker) = newest {
-                worker.retire();
+            // The newest worker on the last socket.
+            let last = (self.workers.iter().enumerate())
+                .filter(|(_, w)| serving(w))
+                .max_by_key(|(at, w)| (w.slot, *at))
+                .map(|(at, _)| at);
+            let Some(at) = last else { break };
+            let slot = self.workers[at].slot;
+            let alone = !(self.workers.iter().enumerate())
+                .any(|(other, w)| other != at && w.slot == slot && serving(&w));
+            let closes = self.reuse_port && slot > 0 && alone;
+            if closes {
+                self.close_slot(slot);
             }
+            self.workers[at].retire(closes);
         }
         if self.replacing.is_none() {
             self.to_replace
                 .retain(|&pid| self.workers.iter().any(|w| w.pid == pid && !w.retiring));
             if let Some(&old) = self.to_replace.first() {
-                let new = self.spawn()?;
+                let slot = self
+                    .workers
+                    .iter()
+                    .find(|w| w.pid == old)
+                    .map_or(0, |w| w.slot);
+                let new = self.spawn(slot)?;
                 self.replacing = Some((new, old));
             }
         }
         Ok(())
     }
 
-    /// Forks a worker.
-    fn spawn(&mut self) -> io::Result<libc::pid_t> {
+    /// The socket for a new worker: the server's, or with `workers_reuse_port` the first
+    /// open one no worker serves (`old`, being replaced, aside), or a new one.
+    fn free_slot(&mut self, old: Option<libc::pid_t>) -> io::Result<usize> {
+        if !self.reuse_port {
+            return Ok(0);
+        }
+        let served = |slot: usize| {
+            (self.workers.iter()).any(|w| w.slot == slot && !w.retiring && Some(w.pid) != old)
+        };
+        let free = (self.slots.iter().enumerate())
+            .position(|(at, s)| s.as_ref().is_some_and(|s| !s.closing) && !served(at));
+        match free {
+            Some(at) => Ok(at),
+            None => self.add_slot(),
+        }
+    }
+
+    /// Opens one more socket on the server's address (`workers_reuse_port`), in the first
+    /// closed slot or a new one.
+    fn add_slot(&mut self) -> io::Result<usize> {
+        let socket = T::reuse_port_twin(&self.server.listener, &self.server.shared.config)?;
+        let slot = Some(Slot {
+            socket: Some(socket),
+            closing: false,
+        });
+        match self.slots.iter().position(Option::is_none) {
+            Some(at) => {
+                self.slots[at] = slot;
+                Ok(at)
+            }
+            None => {
+                self.slots.push(slot);
+                Ok(self.slots.len() - 1)
+            }
+        }
+    }
+
+    /// Slot `at` is to close: its socket takes no new handshake from now on (a client's SYN
+    /// is dropped, and its retry reaches another socket once this one is closed), its
+    /// worker takes what is queued, and the socket closes once that worker exited.
+    fn close_slot(&mut self, at: usize) {
+        if let Some(slot) = self.slots[at].as_mut() {
+            slot.closing = true;
+            if let Some(socket) = &slot.socket {
+                crate::transport::refuse_handshakes(socket.as_fd());
+            }
+        }
+    }
+
+    /// Every open slot's descriptor, the server's first.
+    fn slot_fds(&self) -> Vec<RawFd> {
+        let fd = |slot: &Slot| match &slot.socket {
+            Some(socket) => socket.as_raw_fd(),
+            None => self.server.listener.as_raw_fd(),
+        };
+        self.slots.iter().flatten().map(fd).collect()
+    }
+
+    /// Forks a worker to serve slot `slot`'s socket.
+    fn spawn(&mut self, slot: usize) -> io::Result<libc::pid_t> {
         let (control, worker_control) = UnixStream::pair()?;
         let (status, worker_status) = UnixStream::pair()?;
         status.set_nonblocking(true)?;
@@ -448,12 +575,26 @@ where
                 for fd in upgrade_fds.into_iter().flatten() {
                     sys::close(fd);
                 }
+                // Its own socket in place of the server's, and no other worker's.
+                for (at, other) in self.slots.iter().enumerate() {
+                    let Some(socket) = other.as_ref().and_then(|s| s.socket.as_ref()) else {
+                        continue;
+                    };
+                    if at == slot
+                        && sys::replace_fd(socket.as_fd(), self.server.listener.as_raw_fd())
+                            .is_err()
+                    {
+                        sys::exit_child(1);
+                    }
+                    sys::close(socket.as_raw_fd());
+                }
                 let ok = serve_as_worker(self.server, worker_control, worker_status, self.grace);
                 sys::exit_child(if ok { 0 } else { 1 })
             }
             sys::Forked::Parent(pid) => {
                 self.workers.push(Worker {
                     pid,
+                    slot,
                     control,
                     status,
                     received: Vec::new(),
@@ -485,6 +626,10 @@ where
             worker.read_status();
             let worker = self.workers.remove(at);
             self.finished = self.finished.plus(worker.stats);
+            let held = self.workers.iter().any(|w| w.slot == worker.slot);
+            if !held && self.slots[worker.slot].as_ref().is_some_and(|s| s.closing) {
+                self.slots[worker.slot] = None;
+            }
             if let Some((new, old)) = self.replacing {
                 if new == worker.pid || old == worker.pid {
                     self.replacing = None;
@@ -546,10 +691,16 @@ where
             // New clients are refused from here on (a TCP socket drops their SYNs until it
             // stops listening), the workers take what is queued.
             T::stop_handshakes(&self.server.listener);
+            for at in 1..self.slots.len() {
+                self.close_slot(at);
+            }
         }
         let cut_before = self.finished.cut + self.workers.iter().map(|w| w.stats.cut).sum::<u64>();
+        // With a socket each, each worker takes its queue (the sockets close), unless the
+        // new master's workers go on serving them.
+        let draining = self.reuse_port && !self.handed_over;
         for worker in &mut self.workers {
-            worker.retire();
+            worker.retire(draining);
         }
         let deadline = Instant::now() + self.grace + KILL_AFTER;
         while !self.workers.is_empty() {
@@ -657,8 +808,10 @@ fn watch_as_worker<T, M, H, K>(
         }
         if asked || signalled {
             // A byte from the master, or its end of the socket closed (it is gone).
+            if asked && control_drain(control) {
+                T::drain_at_stop(&server.listener);
+            }
             server.stop_accepting();
-            control_drain(control);
             signals.take(true);
         }
         let stats = server.handle().stats();
@@ -674,10 +827,39 @@ fn watch_as_worker<T, M, H, K>(
     }
 }
 
-/// Reads what the master sent (a stop, or the end of its socket).
-fn control_drain(control: &UnixStream) {
+/// Reads what the master sent (a stop, or the end of its socket); whether it asked the
+/// worker to take its socket's queue.
+fn control_drain(control: &UnixStream) -> bool {
     let mut buf = [0u8; 16];
-    let _ = (&*control).read(&mut buf);
+    let n = (&*control).read(&mut buf).unwrap_or(0);
+    buf[..n].contains(&DRAIN)
+}
+
+/// The sockets a predecessor handed down beside the server's (its workers' with
+/// `workers_reuse_port`), checked to listen on the server's address.
+fn handed_down_slots<T, M, H, K>(server: &Server<T, M, H, K>) -> io::Result<Vec<OwnedFd>>
+where
+    T: Transport,
+    M: Mixin,
+    K: Hooks,
+{
+    let mut sockets = Vec::new();
+    if !crate::activation::handed_down()? {
+        return Ok(sockets);
+    }
+    let address = T::local_address(&server.listener)?;
+    while let Some(socket) = crate::activation::take(None)? {
+        let same = socket2::SockRef::from(&socket);
+        let local = crate::address::SocketAddress::from_sockaddr(same.local_addr()?);
+        if !same.is_listener()? || local != address {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a socket handed down is not listening on the server's address",
+            ));
+        }
+        sockets.push(socket);
+    }
+    Ok(sockets)
 }
 
 fn report_stats(status: &UnixStream, stats: Stats) {

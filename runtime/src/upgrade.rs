@@ -1,6 +1,7 @@
 //! Handing the listening socket to a new build of the program (SIGUSR2 to a master of
 //! pre-forked workers, nginx's and unicorn's binary upgrade): the program at the path it
-//! was started from is run again with the same arguments and the socket passed as by a
+//! was started from is run again with the same arguments and the socket (with
+//! `workers_reuse_port`, every worker's) passed as by a
 //! service manager (`LISTEN_FDS`, so `activate_or_bind` takes it: one mechanism serves
 //! both), and says on a pipe (`SOCKETSERVER_READY_FD`) when it serves; only then does the
 //! old master stop.
@@ -73,9 +74,9 @@ impl Successor {
     }
 }
 
-/// Starts `program` again with `listener` as its one passed socket (descriptor 3) and a
-/// pipe to say it serves (descriptor 4).
-pub(crate) fn start(program: &Program, listener: RawFd) -> io::Result<Successor> {
+/// Starts `program` again with `listeners` as its passed sockets (descriptors 3, 4, ...)
+/// and a pipe to say it serves (the next descriptor).
+pub(crate) fn start(program: &Program, listeners: &[RawFd]) -> io::Result<Successor> {
     let (ready, theirs) = UnixStream::pair()?;
     ready.set_nonblocking(true)?;
     let handed_down = crate::activation::HANDED_DOWN;
@@ -97,8 +98,9 @@ pub(crate) fn start(program: &Program, listener: RawFd) -> io::Result<Successor>
             CString::new(entry).ok()
         })
         .collect();
-    env.push(CString::new("LISTEN_FDS=1").expect("no NUL"));
-    env.push(CString::new(format!("{READY_FD}=4")).expect("no NUL"));
+    let count = listeners.len();
+    env.push(CString::new(format!("LISTEN_FDS={count}")).expect("no NUL"));
+    env.push(CString::new(format!("{READY_FD}={}", 3 + count)).expect("no NUL"));
     env.push(CString::new(format!("{handed_down}=1")).expect("no NUL"));
     // Everything the child needs is made before the fork: it only writes its own pid into
     // `LISTEN_PID`'s buffer and calls execve.
@@ -109,11 +111,14 @@ pub(crate) fn start(program: &Program, listener: RawFd) -> io::Result<Successor>
     envp.push(std::ptr::null());
     let mut argv: Vec<*const libc::c_char> = program.args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
+    let mut fds = listeners.to_vec();
+    fds.push(theirs.as_raw_fd());
+    let mut moved = vec![-1; fds.len()];
     match sys::fork()? {
         sys::Forked::Child => {
             sys::write_decimal(&mut listen_pid[11..], sys::getpid());
             envp[pid_slot] = listen_pid.as_ptr().cast();
-            sys::exec_with_fds(&program.path, &argv, &envp, [listener, theirs.as_raw_fd()])
+            sys::exec_with_fds(&program.path, &argv, &envp, &fds, &mut moved)
         }
         sys::Forked::Parent(pid) => Ok(Successor {
             pid,

@@ -100,6 +100,16 @@ server! {
 }
 
 server! {
+    struct TcpReusePortWorkers {
+        transport: Tcp,
+        mixin: Threading,
+        handler: Stream,
+        workers: 3,
+        workers_reuse_port: true,
+    }
+}
+
+server! {
     struct UnixDatagramAll {
         transport: UnixDatagram,
         handler: Datagram,
@@ -157,6 +167,9 @@ fn main() -> std::io::Result<()> {
     assert_eq!((fixed.pool_size, fixed.pool_queue_size), (3, 1 << 20));
     assert_eq!(fixed.pool_bounds()?, (3, 3));
     assert_eq!(fixed.workers, 4);
+    assert!(!fixed.workers_reuse_port);
+    let reuse_port = TcpReusePortWorkers::config();
+    assert!((reuse_port.workers, reuse_port.workers_reuse_port) == (3, true));
 
     let server = TcpPoolAll::bind("127.0.0.1:0")?;
     assert_eq!(server.server().config(), &TcpPoolAll::config());

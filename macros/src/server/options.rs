@@ -139,7 +139,7 @@ pub struct OptionSpec {
     pub name: &'static str,
     pub ty: ValueType,
     pub applies: Applies,
-    /// The boolean option that must be `true` for this one to mean anything.
+    /// The option that must be set (to `true`, a boolean one) for this one to mean anything.
     pub needs: Option<&'static str>,
 }
 
@@ -255,6 +255,12 @@ pub const OPTIONS: &[OptionSpec] = &[
         count(1 << 12),
         Applies::Mixins(&["Sync", "Threading", "Pool"]),
     ),
+    OptionSpec {
+        name: "workers_reuse_port",
+        ty: BOOL,
+        applies: Applies::Tcp,
+        needs: Some("workers"),
+    },
 ];
 
 /// A count from 1 to `max`.

@@ -366,14 +366,21 @@ fn check_workers(
 fn check_needs(options: &[(&'static OptionSpec, &Ident, Value)], errors: &mut Errors) {
     for (spec, key, _) in options {
         let Some(needed) = spec.needs else { continue };
+        let needed_bool = OPTIONS
+            .iter()
+            .any(|s| s.name == needed && matches!(s.ty, ValueType::Bool));
         let on = options
             .iter()
-            .any(|(s, _, v)| s.name == needed && matches!(v, Value::Bool(true)));
+            .any(|(s, _, v)| s.name == needed && (!needed_bool || matches!(v, Value::Bool(true))));
         if !on {
+            let set = match needed_bool {
+                true => format!("`{needed}: true`"),
+                false => format!("`{needed}`"),
+            };
             errors.at(
                 key,
                 format!(
-                    "`{}` means nothing without `{needed}: true`: add it, or remove `{}`",
+                    "`{}` means nothing without {set}: add it, or remove `{}`",
                     spec.name, spec.name
                 ),
             );

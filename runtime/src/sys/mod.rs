@@ -163,19 +163,24 @@ pub(crate) fn write_decimal(buf: &mut [u8], n: libc::pid_t) {
 }
 
 /// In a forked child: runs the program at `path` with `argv` and `envp` (null-terminated
-/// arrays of C strings) and `fds` as its descriptors 3 and 4, or exits with 127.
+/// arrays of C strings) and `fds` as its descriptors 3, 4, ... (`moved`, as long as `fds`,
+/// made before the fork: the child allocates nothing), or exits with 127.
 pub(crate) fn exec_with_fds(
     path: &std::ffi::CStr,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
-    fds: [RawFd; 2],
+    fds: &[RawFd],
+    moved: &mut [RawFd],
 ) -> ! {
     // SAFETY: plain system calls on descriptors of this process; the arrays are
     // null-terminated and outlive the call (execve does not return on success).
     unsafe {
-        // Out of the way first: either may be 3 or 4 already.
-        let moved = fds.map(|fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10));
-        for (target, fd) in (3..).zip(moved) {
+        // Out of the way first: any may be 3, 4, ... already.
+        let above = 3 + fds.len() as RawFd;
+        for (fd, copy) in fds.iter().zip(moved.iter_mut()) {
+            *copy = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, above);
+        }
+        for (target, &fd) in (3..).zip(moved.iter()) {
             // dup2 leaves the copy open across execve (no close-on-exec).
             libc::dup2(fd, target);
         }

@@ -161,9 +161,35 @@ pub trait Transport: Send + Sync + Sized + 'static {
         ))
     }
 
+    /// In a pre-forked worker whose socket closes with it (`workers_reuse_port`, one
+    /// worker fewer): its stop takes the requests the socket queued, to serve them, as a
+    /// server alone on its socket does. Default: nothing.
+    fn drain_at_stop(listener: &Self::Listener) {
+        let _ = listener;
+    }
+
+    /// For `workers_reuse_port`: a new listening socket bound to the listener's address
+    /// with `SO_REUSEPORT` (which the listener has), for one more worker. Default: an
+    /// error (TCP only).
+    fn reuse_port_twin(
+        listener: &Self::Listener,
+        config: &ServerConfig,
+    ) -> io::Result<std::os::fd::OwnedFd> {
+        let _ = (listener, config);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "workers_reuse_port is for TCP only",
+        ))
+    }
+
     /// Ends a request that never reached a handler (rejected by `verify_request`, or not
     /// started).
     fn reject(incoming: Self::Incoming);
+}
+
+/// Has TCP listening socket `socket` start no new handshake (see `Transport::stop_handshakes`).
+pub(crate) fn refuse_handshakes(socket: std::os::fd::BorrowedFd<'_>) {
+    stream::refuse_handshakes(socket);
 }
 
 /// What `bind` accepts for transport `T`: for `Tcp` and `Udp` anything that implements

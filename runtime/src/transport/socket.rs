@@ -27,10 +27,16 @@ fn bind_socket(
     config: &ServerConfig,
 ) -> io::Result<(Socket, Option<SocketFile>)> {
     let addr = address.to_sockaddr();
+    if config.workers > 0 && config.workers_reuse_port && addr.domain() == Domain::UNIX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "workers_reuse_port is for TCP, not unix sockets",
+        ));
+    }
     let socket = Socket::new(addr.domain(), ty, None)?;
     if addr.domain() != Domain::UNIX {
         socket.set_reuse_address(config.allow_reuse_address)?;
-        if config.allow_reuse_port {
+        if config.allow_reuse_port || (config.workers > 0 && config.workers_reuse_port) {
             socket.set_reuse_port(true)?;
         }
         if addr.domain() == Domain::IPV6 {
@@ -55,6 +61,36 @@ fn bind_socket(
         socket.listen(backlog)?;
     }
     Ok((socket, socket_file))
+}
+
+/// A new TCP listening socket bound to `listener`'s address with `SO_REUSEPORT`, as
+/// `listener` was (`workers_reuse_port`): `config`'s options at bind time, and the
+/// listener's `IPV6_V6ONLY`. An error says why it cannot be.
+pub(super) fn reuse_port_twin(listener: &Socket, config: &ServerConfig) -> io::Result<Socket> {
+    let local = listener.local_addr()?;
+    let refuse = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_owned());
+    if local.as_socket().is_none() {
+        return Err(refuse("workers_reuse_port is for TCP, not unix sockets"));
+    }
+    if !listener.reuse_port()? {
+        return Err(refuse(
+            "workers_reuse_port needs SO_REUSEPORT on the listening socket (a socket from \
+             a service manager: ReusePort=yes)",
+        ));
+    }
+    let twin = Socket::new(local.domain(), Type::STREAM, None)?;
+    twin.set_reuse_address(config.allow_reuse_address)?;
+    twin.set_reuse_port(true)?;
+    if local.domain() == Domain::IPV6 {
+        twin.set_only_v6(listener.only_v6()?)?;
+    }
+    twin.bind(&local)?;
+    if let Some(defer) = config.defer_accept {
+        crate::sys::set_defer_accept(&twin, defer)?;
+    }
+    twin.listen(config.request_queue_size.min(i32::MAX as u32) as i32)?;
+    twin.set_cloexec(true)?;
+    Ok(twin)
 }
 
 /// Takes over a socket the program already holds (`fd`: a listener it bound itself, one

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net as unix_net;
 
 use socket2::{Socket, Type};
@@ -85,8 +85,13 @@ fn stop_handshakes(listener: &StreamListener) {
         .local_addr()
         .is_ok_and(|a| a.as_socket().is_some());
     if listener.bound.load(std::sync::atomic::Ordering::SeqCst) && tcp {
-        let _ = listener.socket.attach_filter(&DROP_SYNS);
+        refuse_handshakes(listener.socket.as_fd());
     }
+}
+
+/// Drops every SYN that reaches TCP listening socket `socket` from now on (`DROP_SYNS`).
+pub(super) fn refuse_handshakes(socket: std::os::fd::BorrowedFd<'_>) {
+    let _ = socket2::SockRef::from(&socket).attach_filter(&DROP_SYNS);
 }
 
 /// A classic BPF socket filter for a TCP listener (it sees each segment from its TCP
@@ -167,6 +172,19 @@ macro_rules! stream_items {
 
         fn drains_at_stop(listener: &StreamListener) -> bool {
             !listener.siblings.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn drain_at_stop(listener: &StreamListener) {
+            listener
+                .siblings
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+
+        fn reuse_port_twin(
+            listener: &StreamListener,
+            config: &ServerConfig,
+        ) -> io::Result<std::os::fd::OwnedFd> {
+            socket::reuse_port_twin(&listener.socket, config).map(Into::into)
         }
 
         fn own_socket_file(listener: &StreamListener) -> io::Result<()> {
