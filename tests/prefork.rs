@@ -102,6 +102,32 @@ fn start_workers(args: &[&str]) -> Running {
     start("echo", &all, &dir)
 }
 
+/// The CPU time (clock ticks, user and system) `pids` use over half a second: about 0
+/// when idle, 50 a process that spins.
+fn ticks_over_half_a_second(pids: &[u32]) -> u64 {
+    let ticks = || -> u64 {
+        pids.iter()
+            .map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let after = stat.rsplit(')').next().unwrap_or("").to_string();
+                let fields: Vec<&str> = after.split_whitespace().collect();
+                // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+                fields
+                    .get(11)
+                    .and_then(|u| u.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    + fields
+                        .get(12)
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .unwrap_or(0)
+            })
+            .sum()
+    };
+    let before = ticks();
+    std::thread::sleep(Duration::from_millis(500));
+    ticks() - before
+}
+
 /// The master's workers once there are `n` of them (at most 10 s).
 fn wait_for_workers(server: &Running, n: usize) -> Vec<u32> {
     workers_of(server.child.id(), n)
@@ -187,6 +213,14 @@ fn sighup_replaces_every_worker_and_fails_no_connection() {
             ok + failures.len()
         );
         eprintln!("{mixin}: SIGHUP under load: 0 failed of {ok} connections");
+        // Idle again, the new workers wait in `accept`: none spins (a stopping worker
+        // once made the socket they share non-blocking under them).
+        let workers = wait_for_workers(&server, 2);
+        let ticks = ticks_over_half_a_second(&workers);
+        assert!(
+            ticks <= 10,
+            "{mixin}: idle workers used {ticks} ticks in 0.5 s"
+        );
         let (code, stderr) = server.stop(libc::SIGTERM);
         assert_eq!(code, Some(0), "{stderr}");
     }
@@ -686,6 +720,9 @@ fn reuse_port_workers_serve_a_socket_each_through_every_signal() {
         ok + failures.len()
     );
     eprintln!("--reuse-port: SIGHUP, SIGTTIN, SIGTTOU under load: 0 failed of {ok} connections");
+    let workers = wait_for_workers(&server, 3);
+    let ticks = ticks_over_half_a_second(&workers);
+    assert!(ticks <= 10, "idle workers used {ticks} ticks in 0.5 s");
     let (code, stderr) = server.stop(libc::SIGTERM);
     assert_eq!(code, Some(0), "{stderr}");
 }
@@ -752,6 +789,8 @@ fn sigusr2_hands_every_reuse_port_socket_to_the_new_build_and_fails_no_connectio
         ok + failures.len()
     );
     eprintln!("--reuse-port SIGUSR2 under load: 0 failed of {ok} connections");
+    let ticks = ticks_over_half_a_second(&new_workers);
+    assert!(ticks <= 10, "idle workers used {ticks} ticks in 0.5 s");
     // SAFETY: the new master, started by our child.
     unsafe { libc::kill(new_master as i32, libc::SIGTERM) };
     wait_gone(new_master);

@@ -204,6 +204,12 @@ macro_rules! stream_items {
         }
 
         fn set_blocking(listener: &StreamListener, blocking: bool) -> io::Result<()> {
+            // `O_NONBLOCK` belongs to the socket's open file, which sibling workers share: a
+            // worker that stops must not make it non-blocking under those still waiting
+            // in `accept` (they would spin on `EAGAIN`). It takes nothing off the queue.
+            if !blocking && listener.siblings.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
+            }
             listener.socket.set_nonblocking(!blocking)
         }
 
