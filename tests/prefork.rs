@@ -67,6 +67,20 @@ impl Load {
         }
     }
 
+    /// Stops the clients, asserts none of their connections failed, and says how many
+    /// succeeded (through `what`); the number.
+    fn finish_without_failure(self, what: &str) -> usize {
+        let (ok, failures) = self.finish();
+        assert!(
+            failures.is_empty(),
+            "{what}: {} failed of {}: {failures:?}",
+            failures.len(),
+            ok + failures.len()
+        );
+        eprintln!("{what} under load: 0 failed of {ok} connections");
+        ok
+    }
+
     /// Stops the clients: (succeeded, failures).
     fn finish(self) -> (usize, Vec<String>) {
         self.stop.store(true, Ordering::SeqCst);
@@ -126,6 +140,15 @@ fn ticks_over_half_a_second(pids: &[u32]) -> u64 {
     let before = ticks();
     std::thread::sleep(Duration::from_millis(500));
     ticks() - before
+}
+
+/// Asserts that `workers`, idle, wait without using CPU (none spins).
+fn assert_idle(workers: &[u32], what: &str) {
+    let ticks = ticks_over_half_a_second(workers);
+    assert!(
+        ticks <= 10,
+        "{what}: idle workers used {ticks} ticks in 0.5 s"
+    );
 }
 
 /// The master's workers once there are `n` of them (at most 10 s).
@@ -205,22 +228,10 @@ fn sighup_replaces_every_worker_and_fails_no_connection() {
             std::thread::sleep(Duration::from_millis(5));
         }
         load.wait_for(500);
-        let (ok, failures) = load.finish();
-        assert!(
-            failures.is_empty(),
-            "{mixin}: {} failed of {}: {failures:?}",
-            failures.len(),
-            ok + failures.len()
-        );
-        eprintln!("{mixin}: SIGHUP under load: 0 failed of {ok} connections");
+        load.finish_without_failure(&format!("{mixin}: SIGHUP"));
         // Idle again, the new workers wait in `accept`: none spins (a stopping worker
         // once made the socket they share non-blocking under them).
-        let workers = wait_for_workers(&server, 2);
-        let ticks = ticks_over_half_a_second(&workers);
-        assert!(
-            ticks <= 10,
-            "{mixin}: idle workers used {ticks} ticks in 0.5 s"
-        );
+        assert_idle(&wait_for_workers(&server, 2), mixin);
         let (code, stderr) = server.stop(libc::SIGTERM);
         assert_eq!(code, Some(0), "{stderr}");
     }
@@ -243,8 +254,7 @@ fn sigttin_adds_a_worker_and_sigttou_removes_one() {
     std::thread::sleep(Duration::from_millis(300));
     let load = Load::start(&server.address, 2);
     load.wait_for(50);
-    let (_, failures) = load.finish();
-    assert!(failures.is_empty(), "{failures:?}");
+    load.finish_without_failure("one worker after SIGTTOU");
     assert_eq!(children_of(server.child.id()), one);
     let (code, _) = server.stop(libc::SIGTERM);
     assert_eq!(code, Some(0));
@@ -398,12 +408,17 @@ fn wait_gone(pid: u32) {
     }
 }
 
-#[test]
-fn sigusr2_hands_the_socket_to_the_new_build_and_fails_no_connection() {
-    let dir = temp_dir("upgrade");
-    let (mut server, address) = Upgradable::start(&dir);
+/// SIGUSR2 to an echo master started with `args` (`workers` workers) under a continuous
+/// load: the new master announces itself on the same stdout and address, the old master
+/// exits 0 and its workers go, the new master has `workers` new ones, no connection
+/// fails, and `sockets` listen on the address before and after (the same ones: the new
+/// master made none). Stops the new master at the end.
+fn upgrade_under_load(name: &str, args: &[&str], workers: usize, sockets: usize) {
+    let dir = temp_dir(name);
+    let (mut server, address) = Upgradable::start_with(&dir, args);
     let old_master = server.child.id();
-    let old_workers = workers_of(old_master, 2);
+    let old_workers = workers_of(old_master, workers);
+    assert_eq!(listening_sockets(&address), sockets);
     let load = Load::start(&address, 4);
     load.wait_for(200);
     server.replace_with(&example("echo"));
@@ -421,24 +436,30 @@ fn sigusr2_hands_the_socket_to_the_new_build_and_fails_no_connection() {
     assert_eq!(masters.len(), 1, "{masters:?}");
     let new_master = masters[0];
     assert_ne!(new_master, old_master);
-    let new_workers = children_of(new_master);
-    assert_eq!(new_workers.len(), 2);
+    let new_workers = workers_of(new_master, workers);
     assert!(new_workers.iter().all(|p| !old_workers.contains(p)));
+    // The same sockets, not more.
+    assert_eq!(listening_sockets(&address), sockets);
     load.wait_for(200);
-    let (ok, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} failed of {}: {failures:?}",
-        failures.len(),
-        ok + failures.len()
-    );
-    eprintln!("SIGUSR2 under load: 0 failed of {ok} connections");
+    load.finish_without_failure(&format!("{name}: SIGUSR2"));
+    assert_idle(&new_workers, name);
     // SAFETY: the new master, started by our child.
     unsafe { libc::kill(new_master as i32, libc::SIGTERM) };
     wait_gone(new_master);
     for pid in new_workers {
         wait_gone(pid);
     }
+    assert_eq!(listening_sockets(&address), 0);
+}
+
+#[test]
+fn sigusr2_hands_the_socket_to_the_new_build_and_fails_no_connection() {
+    upgrade_under_load(
+        "upgrade",
+        &["--bind", "127.0.0.1:0", "--workers", "2"],
+        2,
+        1,
+    );
 }
 
 /// Replaces the program with the shell script `body`, sends SIGUSR2 and checks that the
@@ -465,8 +486,7 @@ fn upgrade_to_a_broken_build(name: &str, body: &str, said: &str) {
         std::thread::sleep(Duration::from_millis(10));
     }
     load.wait_for(100);
-    let (_, failures) = load.finish();
-    assert!(failures.is_empty(), "{failures:?}");
+    load.finish_without_failure(name);
     assert_eq!(masters_of(&server.bin), vec![master]);
     // SAFETY: signals our own child.
     unsafe { libc::kill(master as i32, libc::SIGTERM) };
@@ -712,17 +732,8 @@ fn reuse_port_workers_serve_a_socket_each_through_every_signal() {
     wait_for_workers(&server, 3);
     wait_for_listening_sockets(&server.address, 3);
     load.wait_for(300);
-    let (ok, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} failed of {}: {failures:?}",
-        failures.len(),
-        ok + failures.len()
-    );
-    eprintln!("--reuse-port: SIGHUP, SIGTTIN, SIGTTOU under load: 0 failed of {ok} connections");
-    let workers = wait_for_workers(&server, 3);
-    let ticks = ticks_over_half_a_second(&workers);
-    assert!(ticks <= 10, "idle workers used {ticks} ticks in 0.5 s");
+    load.finish_without_failure("--reuse-port: SIGHUP, SIGTTIN, SIGTTOU");
+    assert_idle(&wait_for_workers(&server, 3), "--reuse-port");
     let (code, stderr) = server.stop(libc::SIGTERM);
     assert_eq!(code, Some(0), "{stderr}");
 }
@@ -753,49 +764,9 @@ fn reuse_port_needs_workers_and_tcp() {
     }
 }
 
+/// With `--reuse-port`, every worker's socket is handed down (three listen before and after).
 #[test]
 fn sigusr2_hands_every_reuse_port_socket_to_the_new_build_and_fails_no_connection() {
-    let dir = temp_dir("upgrade-reuse-port");
     let args = ["--bind", "127.0.0.1:0", "--workers", "3", "--reuse-port"];
-    let (mut server, address) = Upgradable::start_with(&dir, &args);
-    let old_master = server.child.id();
-    let old_workers = workers_of(old_master, 3);
-    assert_eq!(listening_sockets(&address), 3);
-    let load = Load::start(&address, 4);
-    load.wait_for(200);
-    server.replace_with(&example("echo"));
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(old_master as i32, libc::SIGUSR2) };
-    let second = server.stdout.next().unwrap().unwrap();
-    assert_eq!(second, format!("listening on {address}"));
-    let status = server.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{}", server.said());
-    for pid in &old_workers {
-        wait_gone(*pid);
-    }
-    let masters = masters_of(&server.bin);
-    assert_eq!(masters.len(), 1, "{masters:?}");
-    let new_master = masters[0];
-    let new_workers = workers_of(new_master, 3);
-    assert!(new_workers.iter().all(|p| !old_workers.contains(p)));
-    // The same three sockets, not three more.
-    assert_eq!(listening_sockets(&address), 3);
-    load.wait_for(200);
-    let (ok, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} failed of {}: {failures:?}",
-        failures.len(),
-        ok + failures.len()
-    );
-    eprintln!("--reuse-port SIGUSR2 under load: 0 failed of {ok} connections");
-    let ticks = ticks_over_half_a_second(&new_workers);
-    assert!(ticks <= 10, "idle workers used {ticks} ticks in 0.5 s");
-    // SAFETY: the new master, started by our child.
-    unsafe { libc::kill(new_master as i32, libc::SIGTERM) };
-    wait_gone(new_master);
-    for pid in new_workers {
-        wait_gone(pid);
-    }
-    assert_eq!(listening_sockets(&address), 0);
+    upgrade_under_load("upgrade-reuse-port", &args, 3, 3);
 }
