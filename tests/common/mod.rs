@@ -135,6 +135,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
+    tls::exit_cleanup::remove_at_exit(dir.clone());
     dir
 }
 

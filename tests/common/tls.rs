@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+// Here, since the runtime's tests take this file alone; `mod.rs` uses it from here.
+#[path = "exit_cleanup.rs"]
+pub mod exit_cleanup;
+
 /// The files of one set of certificates, each a PEM file in one directory.
 pub struct Certs {
     pub dir: PathBuf,
@@ -33,6 +37,7 @@ pub fn certs() -> &'static Certs {
         let dir = std::env::temp_dir().join(format!("socketserver-certs-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        exit_cleanup::remove_at_exit(dir.clone());
         ca(&dir, "ca", "Test CA");
         ca(&dir, "other-ca", "Unrelated CA");
         let server =
