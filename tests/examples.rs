@@ -1176,6 +1176,10 @@ fn a_forking_echo_serves_on_one_thread_and_still_hears_its_signals() {
     assert_eq!(threads(), 1, "the forking echo serves on one thread");
     let child = children_of(server.child.id());
     assert_eq!(child.len(), 1, "{child:?}");
+    // The child runs with the signal mask the server had: SIGCHLD, held back from the
+    // serving thread outside its wait, is let in again.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child[0])).unwrap();
+    assert!(status.contains("SigBlk:\t0000000000000000"), "{status}");
     // SAFETY: signals the example's child, which serves `client`.
     unsafe { libc::kill(child[0] as i32, libc::SIGTERM) };
     let mut rest = String::new();

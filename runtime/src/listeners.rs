@@ -68,7 +68,7 @@ pub(crate) fn close_all_in_child() {
     for slot in &OPEN {
         let fd = slot.load(Ordering::SeqCst);
         if fd >= 0 {
-            crate::sys::close(fd);
+            crate::sys::close_in_child(fd);
         }
     }
 }

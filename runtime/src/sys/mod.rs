@@ -203,13 +203,28 @@ pub(crate) fn replace_fd(new: impl AsRawFd, fd: RawFd) -> io::Result<()> {
 /// ends (`PR_SET_PDEATHSIG`), and kills it at once if its parent `parent` is already gone
 /// (it could have died between the fork and the `prctl`).
 pub(crate) fn die_with_parent(parent: libc::pid_t) {
-    // SAFETY: prctl with an integer argument; getppid and _exit have no preconditions.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-        if libc::getppid() != parent {
-            libc::_exit(1);
-        }
+    let (die_with_parent, kill) = (
+        libc::PR_SET_PDEATHSIG as libc::c_long,
+        libc::SIGKILL as libc::c_long,
+    );
+    in_child(libc::SYS_prctl, [die_with_parent, kill, 0, 0]);
+    if in_child(libc::SYS_getppid, [0; 4]) != parent as libc::c_long {
+        exit_child(1);
     }
+}
+
+/// In a forked child: closes its copy of descriptor `fd`, which it never uses.
+pub(crate) fn close_in_child(fd: RawFd) {
+    in_child(libc::SYS_close, [fd as libc::c_long, 0, 0, 0]);
+}
+
+/// A system call a forked child makes first, through `syscall(2)`: after `fork` each page of
+/// code the child runs is a page fault, and the C library's one entry for every call is one
+/// page where `prctl`, `getppid`, `close` and `pthread_sigmask` are one each.
+pub(super) fn in_child(number: libc::c_long, args: [libc::c_long; 4]) -> libc::c_long {
+    // SAFETY: the callers pass a system call's number with integer arguments (or, for
+    // `rt_sigprocmask`, pointers to sigsets that outlive the call).
+    unsafe { libc::syscall(number, args[0], args[1], args[2], args[3]) }
 }
 
 /// Closes descriptor `fd`, which the caller owns and no one uses after (a forked child's

@@ -59,8 +59,10 @@ impl Drop for HeldBack {
 /// with the mask its parent had before it held the signal back).
 pub(crate) fn release_held_in_child() {
     if let Some(previous) = WAIT_MASK.get() {
-        // SAFETY: a mask saved by `hold_back`, set on the child's only thread.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut()) };
+        // The kernel's sigset is 8 bytes, the first of libc's `sigset_t`.
+        let set = libc::SIG_SETMASK as libc::c_long;
+        let mask = &previous as *const libc::sigset_t as libc::c_long;
+        super::in_child(libc::SYS_rt_sigprocmask, [set, mask, 0, 8]);
     }
 }
 
