@@ -116,26 +116,30 @@ fn start_workers(args: &[&str]) -> Running {
     start("echo", &all, &dir)
 }
 
+/// The fields of `/proc/PID/stat` after the command's name (which may hold spaces): state
+/// first, then the parent's pid, ...; none for a process that is gone.
+fn stat_fields(pid: impl std::fmt::Display) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    after.split_whitespace().map(str::to_owned).collect()
+}
+
 /// The CPU time (clock ticks, user and system) `pids` use over half a second: about 0
 /// when idle, 50 a process that spins.
 fn ticks_over_half_a_second(pids: &[u32]) -> u64 {
     let ticks = || -> u64 {
-        pids.iter()
-            .map(|pid| {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                let after = stat.rsplit(')').next().unwrap_or("").to_string();
-                let fields: Vec<&str> = after.split_whitespace().collect();
-                // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
-                fields
-                    .get(11)
-                    .and_then(|u| u.parse::<u64>().ok())
-                    .unwrap_or(0)
-                    + fields
-                        .get(12)
-                        .and_then(|s| s.parse::<u64>().ok())
-                        .unwrap_or(0)
-            })
-            .sum()
+        let field = |fields: &[String], at: usize| {
+            fields
+                .get(at)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+        let used = |pid: &u32| {
+            let fields = stat_fields(pid);
+            field(&fields, 11) + field(&fields, 12)
+        };
+        pids.iter().map(used).sum()
     };
     let before = ticks();
     std::thread::sleep(Duration::from_millis(500));
@@ -374,11 +378,7 @@ fn masters_of(bin: &std::path::Path) -> Vec<u32> {
         std::fs::read(format!("/proc/{pid}/cmdline"))
             .is_ok_and(|c| c.split(|&b| b == 0).next() == Some(bin.as_os_str().as_encoded_bytes()))
     };
-    let parent = |pid: &str| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or("").to_string();
-        after.split_whitespace().nth(1).unwrap_or("0").to_string()
-    };
+    let parent = |pid: &str| stat_fields(pid).get(1).cloned().unwrap_or_default();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -392,12 +392,7 @@ fn masters_of(bin: &std::path::Path) -> Vec<u32> {
 fn wait_gone(pid: u32) {
     let started = Instant::now();
     while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        });
-        if zombie {
+        if stat_fields(pid).first().is_some_and(|state| state == "Z") {
             return;
         }
         assert!(
