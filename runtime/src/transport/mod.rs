@@ -31,6 +31,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
 pub use datagram::{Datagram, DatagramListener, Udp, UnixDatagram};
+pub(crate) use stream::refuse_handshakes;
 pub use stream::{StreamListener, Tcp, UnixStream};
 
 use crate::address::SocketAddress;
@@ -185,11 +186,6 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// Ends a request that never reached a handler (rejected by `verify_request`, or not
     /// started).
     fn reject(incoming: Self::Incoming);
-}
-
-/// Has TCP listening socket `socket` start no new handshake (see `Transport::stop_handshakes`).
-pub(crate) fn refuse_handshakes(socket: std::os::fd::BorrowedFd<'_>) {
-    stream::refuse_handshakes(socket);
 }
 
 /// What `bind` accepts for transport `T`: for `Tcp` and `Udp` anything that implements

@@ -54,13 +54,18 @@ fn bind_socket(
         }
     };
     if ty == Type::STREAM {
-        if let (Some(defer), true) = (config.defer_accept, addr.domain() != Domain::UNIX) {
-            crate::sys::set_defer_accept(&socket, defer)?;
-        }
-        let backlog = config.request_queue_size.min(i32::MAX as u32) as i32;
-        socket.listen(backlog)?;
+        listen(&socket, addr.domain() != Domain::UNIX, config)?;
     }
     Ok((socket, socket_file))
+}
+
+/// Has bound stream socket `socket` listen, with `config`'s backlog and, on an internet
+/// socket (`inet`), its `defer_accept`.
+fn listen(socket: &Socket, inet: bool, config: &ServerConfig) -> io::Result<()> {
+    if let (Some(defer), true) = (config.defer_accept, inet) {
+        crate::sys::set_defer_accept(socket, defer)?;
+    }
+    socket.listen(config.request_queue_size.min(i32::MAX as u32) as i32)
 }
 
 /// A new TCP listening socket bound to `listener`'s address with `SO_REUSEPORT`, as
@@ -85,10 +90,7 @@ pub(super) fn reuse_port_twin(listener: &Socket, config: &ServerConfig) -> io::R
         twin.set_only_v6(listener.only_v6()?)?;
     }
     twin.bind(&local)?;
-    if let Some(defer) = config.defer_accept {
-        crate::sys::set_defer_accept(&twin, defer)?;
-    }
-    twin.listen(config.request_queue_size.min(i32::MAX as u32) as i32)?;
+    listen(&twin, true, config)?;
     twin.set_cloexec(true)?;
     Ok(twin)
 }

@@ -89,8 +89,9 @@ fn stop_handshakes(listener: &StreamListener) {
     }
 }
 
-/// Drops every SYN that reaches TCP listening socket `socket` from now on (`DROP_SYNS`).
-pub(super) fn refuse_handshakes(socket: std::os::fd::BorrowedFd<'_>) {
+/// Drops every SYN that reaches TCP listening socket `socket` from now on (`DROP_SYNS`), so
+/// that it starts no new handshake (see `Transport::stop_handshakes`).
+pub(crate) fn refuse_handshakes(socket: std::os::fd::BorrowedFd<'_>) {
     let _ = socket2::SockRef::from(&socket).attach_filter(&DROP_SYNS);
 }
 
