@@ -311,7 +311,7 @@ fn workers_with_forking_or_udp_are_usage_errors() {
 struct Upgradable {
     child: std::process::Child,
     bin: std::path::PathBuf,
-    stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    stdout: std::sync::mpsc::Receiver<String>,
     stderr: Arc<std::sync::Mutex<String>>,
 }
 
@@ -340,9 +340,13 @@ impl Upgradable {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = stdout.next().unwrap().unwrap();
-        let address = first.strip_prefix("listening on ").unwrap().to_string();
+        let (lines, stdout) = std::sync::mpsc::channel();
+        let pipe = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
         let stderr = Arc::new(std::sync::Mutex::new(String::new()));
         let (pipe, said) = (child.stderr.take().unwrap(), stderr.clone());
         std::thread::spawn(move || {
@@ -358,7 +362,16 @@ impl Upgradable {
             stdout,
             stderr,
         };
+        let first = server.next_line();
+        let address = first.strip_prefix("listening on ").unwrap().to_string();
         (server, address)
+    }
+
+    /// The next line on the masters' stdout (at most 20 s, else a failure with their
+    /// stderr).
+    fn next_line(&self) -> String {
+        let waited = self.stdout.recv_timeout(Duration::from_secs(20));
+        waited.unwrap_or_else(|e| panic!("no line on stdout ({e}); stderr: {}", self.said()))
     }
 
     /// Replaces the program's file with `build` (a new inode at the same path).
@@ -420,7 +433,7 @@ fn upgrade_under_load(name: &str, args: &[&str], workers: usize, sockets: usize)
     // SAFETY: signals our own child.
     unsafe { libc::kill(old_master as i32, libc::SIGUSR2) };
     // The new master announces itself on the same stdout, on the same address.
-    let second = server.stdout.next().unwrap().unwrap();
+    let second = server.next_line();
     assert_eq!(second, format!("listening on {address}"));
     let status = server.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{}", server.said());
@@ -535,14 +548,14 @@ fn a_unix_socket_file_stays_across_two_upgrades_and_goes_with_the_last_master() 
         "--workers",
         "2",
     ];
-    let (mut server, _) = Upgradable::start_with(&dir, &args);
+    let (server, _) = Upgradable::start_with(&dir, &args);
     unix_exchange(&path);
     let mut master = server.child.id();
     for round in 1..=2 {
         server.replace_with(&example("echo"));
         // SAFETY: the current master, started by the test (or by its predecessor).
         unsafe { libc::kill(master as i32, libc::SIGUSR2) };
-        let line = server.stdout.next().unwrap().unwrap();
+        let line = server.next_line();
         assert_eq!(line, format!("listening on {bind}"), "round {round}");
         wait_gone(master);
         let masters = masters_of(&server.bin);
@@ -636,7 +649,7 @@ fn the_new_master_tells_the_service_manager_it_is_the_main_process() {
     server.replace_with(&example("echo"));
     // SAFETY: signals our own child.
     unsafe { libc::kill(old_master as i32, libc::SIGUSR2) };
-    server.stdout.next().unwrap().unwrap();
+    server.next_line();
     assert_eq!(server.child.wait().unwrap().code(), Some(0));
     let new_master = masters_of(&server.bin)[0];
     ready_from(new_master);
@@ -764,4 +777,36 @@ fn reuse_port_needs_workers_and_tcp() {
 fn sigusr2_hands_every_reuse_port_socket_to_the_new_build_and_fails_no_connection() {
     let args = ["--bind", "127.0.0.1:0", "--workers", "3", "--reuse-port"];
     upgrade_under_load("upgrade-reuse-port", &args, 3, 3);
+}
+
+/// A new build still open for writing when SIGUSR2 comes (being copied into place, or held
+/// by another process's fork until its exec) cannot be run yet (`ETXTBSY`): the upgrade
+/// waits for it, and goes ahead once it is closed.
+#[test]
+fn sigusr2_waits_for_a_new_build_still_open_for_writing() {
+    let dir = temp_dir("upgrade-busy");
+    let (mut server, address) = Upgradable::start(&dir);
+    let old_master = server.child.id();
+    server.replace_with(&example("echo"));
+    let writing = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&server.bin)
+        .unwrap();
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(old_master as i32, libc::SIGUSR2) };
+    std::thread::sleep(Duration::from_millis(300));
+    drop(writing);
+    assert_eq!(server.next_line(), format!("listening on {address}"));
+    assert_eq!(
+        server.child.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        server.said()
+    );
+    let masters = masters_of(&server.bin);
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    exchange(&address, b"after the upgrade\n").unwrap();
+    // SAFETY: the new master, started by our child.
+    unsafe { libc::kill(masters[0] as i32, libc::SIGTERM) };
+    wait_gone(masters[0]);
 }

@@ -184,7 +184,20 @@ pub(crate) fn exec_with_fds(
             // dup2 leaves the copy open across execve (no close-on-exec).
             libc::dup2(fd, target);
         }
-        libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        // A file still open for writing somewhere (a new build being copied into place, or a
+        // copy another process's fork holds until its own exec) is `ETXTBSY` for a moment:
+        // tried again every 10 ms for a second.
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 10_000_000,
+        };
+        for _ in 0..100 {
+            libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            if *libc::__errno_location() != libc::ETXTBSY {
+                break;
+            }
+            libc::nanosleep(&pause, std::ptr::null_mut());
+        }
         libc::_exit(127)
     }
 }
