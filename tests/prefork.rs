@@ -778,35 +778,3 @@ fn sigusr2_hands_every_reuse_port_socket_to_the_new_build_and_fails_no_connectio
     let args = ["--bind", "127.0.0.1:0", "--workers", "3", "--reuse-port"];
     upgrade_under_load("upgrade-reuse-port", &args, 3, 3);
 }
-
-/// A new build still open for writing when SIGUSR2 comes (being copied into place, or held
-/// by another process's fork until its exec) cannot be run yet (`ETXTBSY`): the upgrade
-/// waits for it, and goes ahead once it is closed.
-#[test]
-fn sigusr2_waits_for_a_new_build_still_open_for_writing() {
-    let dir = temp_dir("upgrade-busy");
-    let (mut server, address) = Upgradable::start(&dir);
-    let old_master = server.child.id();
-    server.replace_with(&example("echo"));
-    let writing = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&server.bin)
-        .unwrap();
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(old_master as i32, libc::SIGUSR2) };
-    std::thread::sleep(Duration::from_millis(300));
-    drop(writing);
-    assert_eq!(server.next_line(), format!("listening on {address}"));
-    assert_eq!(
-        server.child.wait().unwrap().code(),
-        Some(0),
-        "{}",
-        server.said()
-    );
-    let masters = masters_of(&server.bin);
-    assert_eq!(masters.len(), 1, "{masters:?}");
-    exchange(&address, b"after the upgrade\n").unwrap();
-    // SAFETY: the new master, started by our child.
-    unsafe { libc::kill(masters[0] as i32, libc::SIGTERM) };
-    wait_gone(masters[0]);
-}
