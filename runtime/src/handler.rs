@@ -61,6 +61,8 @@ fn guarded(stage: Stage, f: impl FnOnce() -> HandlerResult) -> Result<(), Reques
 
 /// Creates a handler and runs it on `request` with Python's rules: setup, then handle, then
 /// finish even if handle failed. Returns the first failure.
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(crate) fn run_handler<R, H: RequestHandler<R>>(
     create: &(dyn Fn() -> H + Send + Sync),
     request: &mut R,

@@ -76,6 +76,8 @@ where
     /// Serves the request (its connection recorded for a cut while it runs, when it is in
     /// the in-flight table); gives back what ending it takes: the server's state, the
     /// admission and how it ended.
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn serve(self) -> Served<T, H, K> {
         let RequestJob {
             context,
@@ -118,6 +120,8 @@ where
         T::prepare_request_buffers(&self.context.config);
     }
 
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn run_in_child(self) -> bool {
         let (context, admission, ended) = self.serve();
         let ok = ended.ok();

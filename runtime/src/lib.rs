@@ -29,6 +29,11 @@
 //! ```
 
 #![warn(missing_docs)]
+// `unsafe` lives in `sys` alone. The lint also counts `#[link_section]`, which the functions
+// a request runs carry (`socketserver_request`, each with its `allow`): in one section of
+// their own they are one or two 64 KiB windows of the program's code instead of seven, and
+// each window a forked child runs is a page fault (`fork` copies no page-table entries of
+// the program's code). BENCHMARKS.md has the figures.
 #![deny(unsafe_code)]
 
 mod activation;

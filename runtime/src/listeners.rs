@@ -64,6 +64,8 @@ impl Drop for Registered {
 }
 
 /// In a forked child: closes every registered listening socket (the child's copies).
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(crate) fn close_all_in_child() {
     for slot in &OPEN {
         let fd = slot.load(Ordering::SeqCst);

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::sys;
+use crate::sys::{self, WipedOnFork};
 
 /// A signal routed to a socket; unregistered on drop.
 #[derive(Debug)]
@@ -55,4 +55,13 @@ pub(crate) fn route_unless_waiting(
 /// Has `signal` set `flag`, until the registration is dropped.
 pub(crate) fn flag(signal: libc::c_int, flag: Arc<AtomicBool>) -> io::Result<SignalRegistration> {
     signal_hook::flag::register(signal, flag).map(SignalRegistration)
+}
+
+/// Has `signal` set `memory[index]` to 1, until the registration is dropped.
+pub(crate) fn mark(
+    signal: libc::c_int,
+    memory: Arc<WipedOnFork>,
+    index: usize,
+) -> io::Result<SignalRegistration> {
+    sys::mark_on_signal(signal, memory, index).map(SignalRegistration)
 }

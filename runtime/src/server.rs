@@ -60,6 +60,8 @@ impl<H, K: Hooks> Context<H, K> {
     /// was reported. `attach` records the connection for a graceful stop's cut while the
     /// layers and the handler run (what it returns is dropped before the connection can
     /// close). Counting the end is the caller's.
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     pub(crate) fn serve<T: Transport, G>(
         &self,
         incoming: T::Incoming,

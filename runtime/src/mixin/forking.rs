@@ -2,15 +2,13 @@
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::children::Children;
 use super::{Job, Mixin, Waker};
 use crate::config::ServerConfig;
-use crate::lock::lock;
 use crate::poll;
-use crate::routes::{self, SignalRegistration};
+use crate::routes::SignalRegistration;
 use crate::sys;
 
 /// Runs each request in a child process forked from the serving thread (Python's
@@ -33,39 +31,35 @@ use crate::sys;
 /// end before the server closes, does not tie its children.
 #[derive(Debug)]
 pub struct Forking {
-    children: Mutex<Vec<libc::pid_t>>,
+    children: Children,
     /// The most children at once: `max_children`, or `max_connections` when lower.
     limit: usize,
     block_on_close: bool,
-    /// Set by `SIGCHLD`: some child may have ended.
-    child_ended: Arc<AtomicBool>,
     /// This process, the children's parent.
     pid: libc::pid_t,
     waker: Waker,
-    _sigchld_flag: SignalRegistration,
     _sigchld_wake: SignalRegistration,
 }
 
 impl Forking {
     /// The number of children still running (or ended and not yet reaped).
     pub fn active_children(&self) -> usize {
-        self.children().len()
-    }
-
-    fn children(&self) -> std::sync::MutexGuard<'_, Vec<libc::pid_t>> {
-        lock(&self.children)
+        self.children.len()
     }
 
     /// Reaps ended children without blocking; at `max_children` or more, first blocks until
-    /// the oldest child ends when `wait_for_room`.
+    /// one of them ends when `wait_for_room`.
     fn reap(&self, wait_for_room: bool) {
-        let mut children = self.children();
-        while wait_for_room && children.len() >= self.limit {
-            let oldest = children.remove(0);
-            self.wait(oldest, 0);
+        while wait_for_room && self.children.len() >= self.limit {
+            let Some(child) = self.children.first() else {
+                break;
+            };
+            self.wait(child, 0);
+            self.children.remove(child);
         }
-        self.child_ended.store(false, Ordering::SeqCst);
-        children.retain(|&pid| !self.wait(pid, libc::WNOHANG));
+        self.children.take_ended();
+        self.children
+            .remove_ended(|pid| self.wait(pid, libc::WNOHANG));
     }
 
     /// `waitpid` for one child; true once it has ended (or is not ours to wait for any
@@ -87,28 +81,27 @@ impl Mixin for Forking {
     const RUNS_IN_CHILDREN: bool = true;
 
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self> {
-        let child_ended = Arc::new(AtomicBool::new(false));
-        let sigchld_flag = routes::flag(libc::SIGCHLD, child_ended.clone())?;
+        let limit = match config.max_connections {
+            0 => config.max_children,
+            n => config.max_children.min(n),
+        }
+        .max(1);
         Ok(Forking {
-            children: Mutex::new(Vec::new()),
-            limit: match config.max_connections {
-                0 => config.max_children,
-                n => config.max_children.min(n),
-            }
-            .max(1),
+            children: Children::new(limit)?,
+            limit,
             block_on_close: config.block_on_close,
-            child_ended,
             pid: std::process::id() as libc::pid_t,
-            _sigchld_flag: sigchld_flag,
             _sigchld_wake: waker.on_signal(libc::SIGCHLD)?,
             waker,
         })
     }
 
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn process<J: Job>(&self, job: J) -> io::Result<()> {
         // Only at the limit: the serving loop reaps on SIGCHLD, and a sweep before every
         // fork would cost a `wait4` per child per connection.
-        if self.children().len() >= self.limit {
+        if self.children.len() >= self.limit {
             self.reap(true);
         }
         // Before the fork: every page the child touches costs it a page fault.
@@ -133,7 +126,9 @@ impl Mixin for Forking {
                 sys::exit_child(if ok { 0 } else { 1 })
             }
             sys::Forked::Parent(pid) => {
-                self.children().push(pid);
+                if !self.children.insert(pid) {
+                    self.wait(pid, 0); // a full table: only a miscount could make it so
+                }
                 drop(job); // the parent's copy of the connection closes here
                 Ok(())
             }
@@ -141,11 +136,11 @@ impl Mixin for Forking {
     }
 
     fn has_capacity(&self) -> bool {
-        self.children().len() < self.limit
+        self.children.len() < self.limit
     }
 
     fn service_actions(&self) {
-        if self.child_ended.load(Ordering::SeqCst) {
+        if self.children.take_ended() {
             self.reap(false);
         }
     }
@@ -154,7 +149,7 @@ impl Mixin for Forking {
         let server = self.waker.server();
         loop {
             self.reap(false);
-            if self.children().is_empty() {
+            if self.children.len() == 0 {
                 return 0;
             }
             let now = Instant::now();
@@ -165,14 +160,12 @@ impl Mixin for Forking {
             let _ = poll::readable([server.wake().fd()], Some(deadline - now));
             server.wake().drain();
         }
-        let mut children = self.children();
-        for &pid in children.iter() {
-            sys::kill(pid, libc::SIGTERM); // a child this server forked and has not reaped
-        }
-        let cut = children.len();
+        // Each a child this server forked and has not reaped.
+        self.children.each(|pid| sys::kill(pid, libc::SIGTERM));
+        let cut = self.children.len();
         // Reaped here whatever `block_on_close` says: a child killed and left unwaited
         // would stay a zombie.
-        children.retain(|&pid| !self.wait(pid, 0));
+        self.children.remove_ended(|pid| self.wait(pid, 0));
         cut
     }
 
@@ -182,6 +175,6 @@ impl Mixin for Forking {
         } else {
             libc::WNOHANG
         };
-        self.children().retain(|&pid| !self.wait(pid, flags));
+        self.children.remove_ended(|pid| self.wait(pid, flags));
     }
 }

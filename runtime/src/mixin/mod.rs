@@ -1,6 +1,7 @@
 //! Mixins: where a request runs once it is accepted (Python's `ThreadingMixIn`,
 //! `ForkingMixIn`, or the serving thread itself).
 
+mod children;
 mod forking;
 mod pool;
 mod serial;

@@ -91,6 +91,8 @@ pub struct DatagramRequest {
 }
 
 impl DatagramRequest {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     pub(crate) fn new(
         data: Vec<u8>,
         truncated: bool,
@@ -133,6 +135,8 @@ impl DatagramRequest {
     }
 
     /// Both files at once, for `io::copy(rfile, wfile)` and the like.
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     pub fn files(&mut self) -> (&mut Cursor<Vec<u8>>, &mut Vec<u8>) {
         (&mut self.rfile, &mut self.wfile)
     }
@@ -176,6 +180,8 @@ impl DatagramRequest {
 
     /// Sends what was written to `wfile` (Python: `DatagramRequestHandler.finish`); a reply
     /// dropped because the client's queue is full is no error of the request.
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     pub(crate) fn close(&self) -> io::Result<()> {
         if !self.wfile.is_empty() || self.send_empty_reply {
             match self.reply(&self.wfile) {

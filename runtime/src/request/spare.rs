@@ -24,6 +24,8 @@ pub(crate) fn keep_none() {
 
 /// A read buffer with room for exactly `capacity` bytes: the thread's spare one if it has
 /// that room, else a new one. Its length is whatever its last user left.
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(crate) fn take(capacity: usize) -> Vec<u8> {
     if !KEEPS.get() {
         return Vec::with_capacity(capacity);

@@ -93,34 +93,48 @@ trait ReadWrite {
 }
 
 impl ReadWrite for TcpStream {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         Read::read(&mut &*self, buf)
     }
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
         Write::write(&mut &*self, buf)
     }
 }
 
 impl ReadWrite for UnixStream {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         Read::read(&mut &*self, buf)
     }
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
         Write::write(&mut &*self, buf)
     }
 }
 
 impl Read for &StreamSocket {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.reader().read(buf)
     }
 }
 
 impl Write for &StreamSocket {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.reader().write(buf)
     }
 
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -169,6 +183,8 @@ impl View {
 }
 
 impl Read for View {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.1 {
             None => (&*self.0).read(buf),
@@ -178,6 +194,8 @@ impl Read for View {
 }
 
 impl Write for View {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &self.1 {
             None => (&*self.0).write(buf),
@@ -185,6 +203,8 @@ impl Write for View {
         }
     }
 
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn flush(&mut self) -> io::Result<()> {
         match &self.1 {
             None => Ok(()),
@@ -207,6 +227,8 @@ pub struct RFile {
 }
 
 impl RFile {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn new(socket: View, capacity: usize) -> RFile {
         let mut buf = super::spare::take(capacity);
         buf.clear();
@@ -381,6 +403,8 @@ impl Drop for RFile {
 }
 
 impl Read for RFile {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         // Nothing buffered and a read at least as large as the buffer: skip the copy.
         if self.pos == self.buf.len() && out.len() >= self.buf.capacity() {
@@ -436,6 +460,8 @@ enum Writer {
 }
 
 impl Write for WFile {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.0 {
             Writer::Direct(socket) => socket.write_all(buf).map(|()| buf.len()),
@@ -443,6 +469,8 @@ impl Write for WFile {
         }
     }
 
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.0 {
             Writer::Direct(socket) => socket.flush(),
@@ -484,6 +512,8 @@ pub struct StreamRequest {
 }
 
 impl StreamRequest {
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     pub(crate) fn new(
         socket: StreamSocket,
         client_address: SocketAddress,
@@ -568,6 +598,8 @@ impl StreamRequest {
     /// std::io::copy(rfile, wfile)
     /// # }
     /// ```
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     pub fn files(&mut self) -> (&mut RFile, &mut WFile) {
         (&mut self.rfile, &mut self.wfile)
     }
@@ -608,6 +640,8 @@ impl StreamRequest {
     /// `StreamRequestHandler.finish` plus `TCPServer.shutdown_request`); the socket closes
     /// when the request is dropped. Errors are ignored as in Python: the client may
     /// be gone.
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     pub(crate) fn close(&mut self) {
         let _ = self.wfile.flush();
         if let Some(session) = &self.session {

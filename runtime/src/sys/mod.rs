@@ -3,12 +3,16 @@
 //! `accept`/`recv`, thread ids, `shutdown(2)` on a raw descriptor, `poll(2)`, `fork` and what
 //! a forked child does first, `waitpid`, `kill`), reads into a buffer's uninitialised spare
 //! capacity, and the stream views that rfile and wfile read and write through; `signal`:
-//! the actions signal handlers run, and a signal held back from a thread outside `ppoll`.
+//! the actions signal handlers run, and a signal held back from a thread outside `ppoll`;
+//! `memory`: memory a forked child does not share.
 
+mod memory;
 mod signal;
 
+pub(crate) use memory::WipedOnFork;
 pub(crate) use signal::{
-    hold_back, release_held_in_child, send_in_process_on_signal, send_unless_waiting_on_signal,
+    hold_back, mark_on_signal, release_held_in_child, send_in_process_on_signal,
+    send_unless_waiting_on_signal,
 };
 
 use std::io;
@@ -215,6 +219,8 @@ pub(crate) fn replace_fd(new: impl AsRawFd, fd: RawFd) -> io::Result<()> {
 /// In a child right after `fork`: asks the kernel to kill it when the thread that forked it
 /// ends (`PR_SET_PDEATHSIG`), and kills it at once if its parent `parent` is already gone
 /// (it could have died between the fork and the `prctl`).
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(crate) fn die_with_parent(parent: libc::pid_t) {
     let (die_with_parent, kill) = (
         libc::PR_SET_PDEATHSIG as libc::c_long,
@@ -227,6 +233,8 @@ pub(crate) fn die_with_parent(parent: libc::pid_t) {
 }
 
 /// In a forked child: closes its copy of descriptor `fd`, which it never uses.
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(crate) fn close_in_child(fd: RawFd) {
     in_child(libc::SYS_close, [fd as libc::c_long, 0, 0, 0]);
 }
@@ -234,6 +242,8 @@ pub(crate) fn close_in_child(fd: RawFd) {
 /// A system call a forked child makes first, through `syscall(2)`: after `fork` each page of
 /// code the child runs is a page fault, and the C library's one entry for every call is one
 /// page where `prctl`, `getppid`, `close` and `pthread_sigmask` are one each.
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(super) fn in_child(number: libc::c_long, args: [libc::c_long; 4]) -> libc::c_long {
     // SAFETY: the callers pass a system call's number with integer arguments (or, for
     // `rt_sigprocmask`, pointers to sigsets that outlive the call).
@@ -323,6 +333,8 @@ pub(crate) enum Forked {
 
 /// `fork(2)`. The child must leave with [`exit_child`], never returning into the code that
 /// called this (the parent's other threads, locks and destructors are not its own).
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(crate) fn fork() -> io::Result<Forked> {
     // SAFETY: the child's side is the caller's contract above.
     match unsafe { libc::fork() } {
@@ -334,6 +346,8 @@ pub(crate) fn fork() -> io::Result<Forked> {
 
 /// Ends a forked child with `status`, without running the parent's destructors or atexit
 /// handlers.
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(crate) fn exit_child(status: libc::c_int) -> ! {
     // SAFETY: _exit has no preconditions.
     unsafe { libc::_exit(status) }

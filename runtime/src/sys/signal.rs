@@ -11,6 +11,10 @@ use std::io;
 use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::WipedOnFork;
 
 thread_local! {
     /// While the thread holds a signal back: its signal mask from before, which `poll`
@@ -57,6 +61,8 @@ impl Drop for HeldBack {
 
 /// In a child forked by a thread holding a signal back: lets it in again (the child runs
 /// with the mask its parent had before it held the signal back).
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(crate) fn release_held_in_child() {
     if let Some(previous) = WAIT_MASK.get() {
         // The kernel's sigset is 8 bytes, the first of libc's `sigset_t`.
@@ -119,6 +125,18 @@ pub(crate) fn send_in_process_on_signal(
     };
     // SAFETY: the action is async-signal-safe: getpid, send, and signal-hook's emulation of
     // the default action (sigaction, sigprocmask, raise).
+    unsafe { signal_hook::low_level::register(signal, action) }
+}
+
+/// Has `signal` store 1 in `memory[index]`, until the returned registration is unregistered.
+pub(crate) fn mark_on_signal(
+    signal: libc::c_int,
+    memory: Arc<WipedOnFork>,
+    index: usize,
+) -> io::Result<signal_hook::SigId> {
+    assert!(index < memory.len());
+    let action = move || memory[index].store(1, Ordering::SeqCst);
+    // SAFETY: the action is async-signal-safe: an atomic store.
     unsafe { signal_hook::low_level::register(signal, action) }
 }
 

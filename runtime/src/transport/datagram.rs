@@ -161,6 +161,8 @@ macro_rules! datagram_items {
             prepare_spare_buffer(None, true);
         }
 
+        #[allow(unsafe_code)]
+        #[link_section = "socketserver_request"]
         fn open_request(
             incoming: Datagram,
             client_address: SocketAddress,
@@ -184,10 +186,14 @@ macro_rules! datagram_items {
             ))
         }
 
+        #[allow(unsafe_code)]
+        #[link_section = "socketserver_request"]
         fn connection(_request: &DatagramRequest) -> Option<std::os::fd::RawFd> {
             None
         }
 
+        #[allow(unsafe_code)]
+        #[link_section = "socketserver_request"]
         fn close_request(request: &mut DatagramRequest) -> io::Result<()> {
             request.close()
         }

@@ -225,6 +225,8 @@ macro_rules! stream_items {
             prepare_spare_buffer(Some(config.rbufsize.max(1)), false);
         }
 
+        #[allow(unsafe_code)]
+        #[link_section = "socketserver_request"]
         fn open_request(
             incoming: StreamSocket,
             client_address: SocketAddress,
@@ -234,6 +236,8 @@ macro_rules! stream_items {
             StreamRequest::new(incoming, client_address, server, config)
         }
 
+        #[allow(unsafe_code)]
+        #[link_section = "socketserver_request"]
         fn is_probe(request: &StreamRequest) -> bool {
             request
                 .get::<crate::proxy::ProxyHeader>()
@@ -247,10 +251,14 @@ macro_rules! stream_items {
             request.open_layers(layers)
         }
 
+        #[allow(unsafe_code)]
+        #[link_section = "socketserver_request"]
         fn connection(request: &StreamRequest) -> Option<std::os::fd::RawFd> {
             Some(request.fd())
         }
 
+        #[allow(unsafe_code)]
+        #[link_section = "socketserver_request"]
         fn close_request(request: &mut StreamRequest) -> io::Result<()> {
             request.close();
             Ok(())
