@@ -164,6 +164,18 @@ fn exchange(reader: &mut BufReader<std::net::TcpStream>, line: &str) -> String {
     reply
 }
 
+/// Sends `line` in one datagram and returns the datagram that answers it.
+fn udp_exchange(address: &str, line: &str) -> String {
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    client.send_to(line.as_bytes(), address).unwrap();
+    let mut reply = [0; 512];
+    let n = client.recv(&mut reply).unwrap();
+    String::from_utf8_lossy(&reply[..n]).into_owned()
+}
+
 #[test]
 fn echo_serves_100_concurrent_clients_with_every_mixin() {
     let dir = temp_dir("concurrent");
@@ -1158,6 +1170,48 @@ fn echo_notifies_readiness_status_watchdog_and_stopping() {
 /// make every fork take the C library's multi-threaded path. Signals still work: SIGHUP
 /// leaves it serving, SIGTERM lets the open conversation finish, and a SIGTERM sent to its
 /// child ends only that child.
+/// The serving thread of a forking echo waits in the blocking `accept` (`recv`), which the
+/// signal handlers let go on (`SA_RESTART`): a stop signal that comes while it waits, with
+/// no client to wake it, still stops it.
+#[test]
+fn a_forking_echo_stops_on_a_signal_that_comes_while_it_waits() {
+    for transport in ["tcp", "udp"] {
+        let dir = temp_dir("forking-idle-stop");
+        let args = [
+            "--mixin",
+            "forking",
+            "--transport",
+            transport,
+            "--bind",
+            "127.0.0.1:0",
+        ];
+        let server = start("echo", &args, &dir);
+        let answered = match transport {
+            "tcp" => exchange(&mut BufReader::new(connect(&server.address)), "hi\n"),
+            _ => udp_exchange(&server.address, "hi\n"),
+        };
+        assert_eq!(answered, "hi\n");
+        let reaped = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !children_of(server.child.id()).is_empty() {
+            assert!(
+                std::time::Instant::now() < reaped,
+                "the child was not reaped"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Waiting in accept (recv) now; nothing will come to end the wait.
+        signal(&server, libc::SIGHUP);
+        let started = std::time::Instant::now();
+        let (code, log) = server.stop(libc::SIGTERM);
+        assert_eq!(code, Some(0), "{transport}: {log}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{transport}: stopped only after {:?}",
+            started.elapsed()
+        );
+    }
+}
+
 #[test]
 fn a_forking_echo_serves_on_one_thread_and_still_hears_its_signals() {
     let dir = temp_dir("forking-one-thread");
@@ -1176,8 +1230,7 @@ fn a_forking_echo_serves_on_one_thread_and_still_hears_its_signals() {
     assert_eq!(threads(), 1, "the forking echo serves on one thread");
     let child = children_of(server.child.id());
     assert_eq!(child.len(), 1, "{child:?}");
-    // The child runs with the signal mask the server had: SIGCHLD, held back from the
-    // serving thread outside its wait, is let in again.
+    // The child runs with no signal blocked.
     let status = std::fs::read_to_string(format!("/proc/{}/status", child[0])).unwrap();
     assert!(status.contains("SigBlk:\t0000000000000000"), "{status}");
     // SAFETY: signals the example's child, which serves `client`.

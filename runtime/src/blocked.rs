@@ -34,6 +34,8 @@ pub(crate) struct Blocked {
 /// A thread registered for a serving run.
 #[derive(Debug)]
 struct Thread {
+    /// Its process: this one, or, as seen from a forked child, the child's parent.
+    process: libc::pid_t,
     id: libc::pid_t,
     /// In (or about to enter) the blocking call.
     waiting: AtomicBool,
@@ -55,6 +57,7 @@ impl Blocked {
     pub(crate) fn register(&self) -> Registration<'_> {
         sys::unblock_wake_signal();
         let thread = Arc::new(Thread {
+            process: sys::getpid(),
             id: sys::thread_id(),
             waiting: AtomicBool::new(false),
         });
@@ -77,7 +80,7 @@ impl Blocked {
                 let mut waiting = 0;
                 for thread in threads.iter() {
                     if thread.waiting.load(Ordering::SeqCst) {
-                        sys::wake_thread(thread.id);
+                        sys::wake_thread(thread.process, thread.id);
                         waiting += 1;
                     }
                 }
@@ -93,6 +96,27 @@ impl Blocked {
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(1));
+        }
+    }
+
+    /// In a process forked from the serving one (a `Forking` server's request): sends the
+    /// wake signal to the parent's serving threads every millisecond until `asked` says the
+    /// shutdown the caller asked for through the wake socket was read there, or a second
+    /// passed. Their waiting marks are the parent's, out of sight here; in the serving
+    /// process itself this does nothing.
+    pub(crate) fn wake_parent_until(&self, asked: impl Fn() -> bool) {
+        let me = sys::getpid();
+        let parents: Vec<_> = lock(&self.threads)
+            .iter()
+            .filter(|thread| thread.process != me)
+            .map(|thread| (thread.process, thread.id))
+            .collect();
+        let start = Instant::now();
+        while !parents.is_empty() && asked() && start.elapsed() < SIGNALS_GIVE_UP_AFTER {
+            for &(process, id) in &parents {
+                sys::wake_thread(process, id);
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

@@ -1,12 +1,12 @@
-//! Signals routed to sockets (signal-hook's self-pipe: the handler only writes a byte) or to
-//! flags.
+//! Signals routed to sockets (signal-hook's self-pipe: the handler only writes a byte), to a
+//! serving thread's interruption, or to an async-signal-safe action of the crate's.
 
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::sys::{self, WipedOnFork};
+use crate::sys;
 
 /// A signal routed to a socket; unregistered on drop.
 #[derive(Debug)]
@@ -42,26 +42,21 @@ pub(crate) fn route_here(
     sys::send_in_process_on_signal(signal, writer, sys::getpid()).map(SignalRegistration)
 }
 
-/// Has `signal` write a byte to `writer`, until the registration is dropped, except on a
-/// thread that holds `signal` back (`sys::hold_back`): it reached that thread inside its
-/// `poll`, which it ends by itself.
-pub(crate) fn route_unless_waiting(
+/// Has `signal` run `action`, until the registration is dropped.
+pub(crate) fn run(
     signal: libc::c_int,
-    writer: UnixStream,
+    action: Arc<dyn sys::SignalAction>,
 ) -> io::Result<SignalRegistration> {
-    sys::send_unless_waiting_on_signal(signal, writer).map(SignalRegistration)
+    sys::run_on_signal(signal, action).map(SignalRegistration)
 }
 
-/// Has `signal` set `flag`, until the registration is dropped.
-pub(crate) fn flag(signal: libc::c_int, flag: Arc<AtomicBool>) -> io::Result<SignalRegistration> {
-    signal_hook::flag::register(signal, flag).map(SignalRegistration)
-}
-
-/// Has `signal` set `memory[index]` to 1, until the registration is dropped.
-pub(crate) fn mark(
+/// Has `signal` set `flag` and arm `timer` (which interrupts the thread that made it) in
+/// this process, until the registration is dropped; in a process forked from this one the
+/// signal has its default action.
+pub(crate) fn interrupt_here(
     signal: libc::c_int,
-    memory: Arc<WipedOnFork>,
-    index: usize,
+    flag: Arc<AtomicBool>,
+    timer: Arc<sys::WakeTimer>,
 ) -> io::Result<SignalRegistration> {
-    sys::mark_on_signal(signal, memory, index).map(SignalRegistration)
+    sys::interrupt_on_signal(signal, flag, timer, sys::getpid()).map(SignalRegistration)
 }

@@ -1,14 +1,13 @@
 //! Serving: `serve_forever` and `handle_request` (Python's `BaseServer` loop), and taking one
 //! request off the socket.
 //!
-//! Three ways to wait for requests, chosen per mixin and config:
+//! Two ways to wait for requests, chosen per mixin:
 //! - the serving thread waits in the blocking `accept` (`recv`) itself and hands each request
-//!   to the mixin (`Sync`, `Threading`, a `Pool` with a queue); a shutdown interrupts the
-//!   call (`blocked.rs`);
+//!   to the mixin (`Sync`, `Threading`, `Forking`, a `Pool` with a queue); a shutdown
+//!   interrupts the call (`blocked.rs`); while the server has no room for a request it waits
+//!   in `poll` on a wake socket instead, until the mixin wakes it;
 //! - the mixin's own threads (a `Pool` without a queue) each wait in `accept` and serve what
-//!   they take, while the serving thread waits for the shutdown;
-//! - the serving thread polls the listener and a wake socket (`Forking`, which must hear
-//!   `SIGCHLD`, and while the server has no room for a request).
+//!   they take, while the serving thread waits for the shutdown.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -35,9 +34,11 @@ const OUT_OF_FDS_PAUSE: Duration = Duration::from_millis(100);
 pub(crate) enum Accepted<I> {
     /// A connection or a datagram, and who it came from.
     Request(I, SocketAddress),
-    /// Nothing to serve: nothing was pending, or a transient error (a client that gave up,
-    /// a wait interrupted for a shutdown) was skipped.
+    /// Nothing to serve: nothing was pending, or a transient error (a client that gave up)
+    /// was skipped.
     Nothing,
+    /// The wait was interrupted by a signal: a shutdown, or a signal the loop watches.
+    Interrupted,
     /// The process or system is out of file descriptors: pause before trying again.
     OutOfFds,
     /// Not waited for: the run is over, or a shutdown was asked for.
@@ -53,6 +54,7 @@ pub(crate) fn accept<T: Transport>(
         Ok(Some((incoming, client_address))) => Accepted::Request(incoming, client_address),
         Ok(None) => Accepted::Nothing,
         Err(e) if is_out_of_fds(&e) => Accepted::OutOfFds,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Accepted::Interrupted,
         // A client that reset before we accepted it, an interrupted wait, or another
         // passing error: skip it.
         Err(_) => Accepted::Nothing,
@@ -119,7 +121,7 @@ fn accept_and_serve<T, H, K>(
                     job.run();
                 }
             }
-            Accepted::Nothing => {}
+            Accepted::Nothing | Accepted::Interrupted => {}
             Accepted::OutOfFds => {
                 report_out_of_fds(reported, true);
                 std::thread::sleep(OUT_OF_FDS_PAUSE);
@@ -142,25 +144,24 @@ where
     /// called (Python: `serve_forever`).
     ///
     /// Waits in the blocking `accept` (`recv`) itself, as a hand-written server does (a
-    /// `Pool` without a queue: each idle worker does), or, for `Forking` and while it has no
-    /// room for a request, in `poll(2)` on a wake socket: either way a shutdown ends the
-    /// wait at once (there is no poll interval). Failed requests and failed accepts are
-    /// reported and skipped; running out of file descriptors pauses accepting briefly
-    /// instead of spinning. Returns `Ok` after a shutdown, without waiting for requests
-    /// still running on other threads; a shutdown requested before the call makes it return
-    /// at once. Call it from one thread at a time.
+    /// `Pool` without a queue: each idle worker does), or, while it has no room for a
+    /// request, in `poll(2)` on a wake socket: either way a shutdown ends the wait at once
+    /// (there is no poll interval). Failed requests and failed accepts are reported and
+    /// skipped; running out of file descriptors pauses accepting briefly instead of
+    /// spinning. Returns `Ok` after a shutdown, without waiting for requests still running
+    /// on other threads; a shutdown requested before the call makes it return at once. Call
+    /// it from one thread at a time.
     pub fn serve_forever(&self) -> io::Result<()> {
         self.serve(None)
     }
 
-    /// `serve_forever`, calling `on_wake` whenever the serving loop is woken (for a mixin
-    /// whose loop polls its wake socket: `WAKES_WHILE_WAITING`).
-    pub(crate) fn serve_forever_watching(&self, on_wake: &dyn Fn()) -> io::Result<()> {
-        debug_assert!(M::WAKES_WHILE_WAITING);
-        self.serve(Some(on_wake))
+    /// `serve_forever`, calling `on_turn` at every turn of the serving loop: after each
+    /// request it took and each wait that ended without one (a signal interrupts it).
+    pub(crate) fn serve_forever_watching(&self, on_turn: &dyn Fn()) -> io::Result<()> {
+        self.serve(Some(on_turn))
     }
 
-    fn serve(&self, on_wake: Option<&dyn Fn()>) -> io::Result<()> {
+    fn serve(&self, on_turn: Option<&dyn Fn()>) -> io::Result<()> {
         self.shared.handle.check_socket_usable()?;
         if self.closed.load(Ordering::SeqCst) {
             return Err(io::Error::other(
@@ -172,42 +173,32 @@ where
             self.shared.handle.clear_shutdown();
             return Ok(());
         }
-        let blocking = !M::WAKES_WHILE_WAITING;
-        let acceptors = self.mixin.acceptors() > 0;
-        let result = if acceptors || blocking {
-            T::set_blocking(&self.listener, true)?;
-            let served = match acceptors {
-                true => self.serve_through_acceptors(),
-                false => self.serve_until_shutdown(true, on_wake),
-            };
-            served.and(T::set_blocking(&self.listener, false))
-        } else {
-            self.serve_until_shutdown(false, on_wake)
+        T::set_blocking(&self.listener, true)?;
+        let served = match self.mixin.acceptors() > 0 {
+            true => self.serve_through_acceptors(),
+            false => self.serve_until_shutdown(on_turn),
         };
+        let result = served.and(T::set_blocking(&self.listener, false));
         self.shared.handle.clear_shutdown();
         result
     }
 
-    /// The serving loop; `blocking`: wait in `accept` whenever there is room for a request;
-    /// `on_wake`: called when woken in `poll`.
-    fn serve_until_shutdown(&self, blocking: bool, on_wake: Option<&dyn Fn()>) -> io::Result<()> {
+    /// The serving loop: waits in `accept` whenever there is room for a request, else in
+    /// `poll` on the wake socket; calls `on_turn` at every turn.
+    fn serve_until_shutdown(&self, on_turn: Option<&dyn Fn()>) -> io::Result<()> {
         let handle = &self.shared.handle;
         let wake_fd = handle.wake().fd();
-        let listener_fd = self.listener.as_raw_fd();
         let never_over = AtomicBool::new(false);
-        let waiter = blocking.then(|| handle.register_waiter());
+        let waiter = handle.register_waiter();
         let reported_out_of_fds = AtomicBool::new(false);
         let mut paused_until: Option<Instant> = None;
-        // Requests in children: `SIGCHLD` only inside `poll`, which it then ends by itself
-        // (no wake byte for it, no `fork` restarted by it).
-        let _sigchld = match M::RUNS_IN_CHILDREN && !blocking {
-            true => Some(crate::sys::hold_back(libc::SIGCHLD)?),
-            false => None,
-        };
-        // Housekeeping first: wake-ups that came between two runs (a child that ended) were
-        // drained when the last run ended.
+        // Housekeeping first: wake-ups that came between two runs were drained when the last
+        // run ended.
         self.mixin.service_actions();
         loop {
+            if let Some(on_turn) = on_turn {
+                on_turn();
+            }
             if handle.is_shutdown_requested() {
                 return Ok(());
             }
@@ -217,29 +208,19 @@ where
                 .filter(|p| !p.is_zero());
             let listening =
                 pause.is_none() && self.mixin.has_capacity() && !handle.in_flight().is_full();
-            let accepted = if let (true, Some(waiter)) = (listening, &waiter) {
+            let accepted = if listening {
                 Some(accept_waiting::<T, H, K>(
                     &self.listener,
                     &self.shared,
-                    waiter,
+                    &waiter,
                     &never_over,
                 ))
             } else {
-                let [woken, pending] = if listening {
-                    poll::readable([wake_fd, listener_fd], None)?
-                } else {
-                    let [woken] = poll::readable([wake_fd], pause)?;
-                    [woken, false]
-                };
-                if woken {
-                    if let Some(on_wake) = on_wake {
-                        on_wake();
-                    }
-                    if handle.take_wake() {
-                        return Ok(());
-                    }
+                let [woken] = poll::readable([wake_fd], pause)?;
+                if woken && handle.take_wake() {
+                    return Ok(());
                 }
-                pending.then(|| accept::<T>(&self.listener, &self.shared.config))
+                None
             };
             if let Some(accepted) = accepted {
                 let out_of_fds = matches!(accepted, Accepted::OutOfFds);
@@ -248,7 +229,10 @@ where
                     Accepted::Request(incoming, client_address) => {
                         self.dispatch(incoming, &client_address)
                     }
-                    Accepted::Nothing | Accepted::OutOfFds => {}
+                    // A shutdown asked for in a forked request comes through the wake
+                    // socket, with a signal to interrupt the wait.
+                    Accepted::Interrupted if handle.take_wake() => return Ok(()),
+                    Accepted::Nothing | Accepted::Interrupted | Accepted::OutOfFds => {}
                 }
                 report_out_of_fds(&reported_out_of_fds, out_of_fds);
                 paused_until = out_of_fds.then(|| Instant::now() + OUT_OF_FDS_PAUSE);

@@ -141,6 +141,10 @@ impl ServerHandle {
         self.state.shutdown_requested.store(true, Ordering::SeqCst);
         self.state.wake.send_shutdown();
         self.state.blocked.wake_all();
+        // From a forked request: the parent's serving thread reads the wake socket when a
+        // wake signal interrupts its wait.
+        let wake = &self.state.wake;
+        self.state.blocked.wake_parent_until(|| wake.is_pending());
     }
 
     /// True once `shutdown` was called and `serve_forever` has not yet returned for it.

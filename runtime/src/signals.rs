@@ -17,6 +17,7 @@ use crate::notify::Notifier;
 use crate::poll;
 use crate::routes::{self, SignalRegistration};
 use crate::server::Server;
+use crate::sys::WakeTimer;
 use crate::transport::Transport;
 use crate::RequestHandler;
 
@@ -91,13 +92,11 @@ where
             notifier,
             deadline: Cell::new(None),
         };
-        // A server whose serving thread only forks (`Forking`) watches the signals on its own
-        // wake-ups while it serves: a second thread would make every `fork` take the C
+        // A server whose serving thread only forks (`Forking`) watches the signals itself, at
+        // every turn of its loop, while it serves: a second thread would make every `fork` take the C
         // library's multi-threaded path (its allocator's locks taken and given back around
         // each fork, and the pages they sit on copied). A watchdog to ping needs the thread.
-        let inline = M::RUNS_IN_CHILDREN
-            && M::WAKES_WHILE_WAITING
-            && notifier.and_then(|n| n.watchdog_interval()).is_none();
+        let inline = M::RUNS_IN_CHILDREN && notifier.and_then(|n| n.watchdog_interval()).is_none();
         thread::scope(|scope| {
             let served = if inline {
                 if let Some(notifier) = notifier {
@@ -241,20 +240,21 @@ where
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    /// Serves with the serving thread watching the signals itself: they also wake its loop,
-    /// which then handles them. Returns when a stop signal (or a shutdown) ended the run.
+    /// Serves with the serving thread watching the signals itself: each interrupts its wait
+    /// (through a [`WakeTimer`]: signal-hook's handler lets the wait go on), and the loop's
+    /// next turn handles it. Returns when a stop signal (or a shutdown) ended the run.
     fn serve_watching(&self) -> io::Result<()> {
         let signalled = Arc::new(AtomicBool::new(false));
-        let wake = || self.server.shared.handle.wake().writer_clone();
-        let mut routed = Vec::new();
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            routed.push(routes::flag(signal, signalled.clone())?);
-            routed.push(routes::route_here(signal, wake()?)?);
-        }
+        let timer = Arc::new(WakeTimer::for_this_thread()?);
+        let _routed = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+            .into_iter()
+            .map(|signal| routes::interrupt_here(signal, signalled.clone(), timer.clone()))
+            .collect::<io::Result<Vec<_>>>()?;
         // Signals that came before the routes were made wait on their sockets.
         self.handle(true, true);
         self.server.serve_forever_watching(&|| {
             if signalled.swap(false, Ordering::SeqCst) {
+                timer.disarm();
                 self.handle(true, true);
             }
         })

@@ -4,6 +4,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 /// The byte that asks for a shutdown; any other byte only wakes the loop. A byte (not only
 /// the flag) carries the request so that a forked child can stop its parent.
@@ -43,9 +44,12 @@ impl WakeSocket {
         shutdown
     }
 
-    /// A second descriptor for the write end (to hand to a signal handler).
-    pub(crate) fn writer_clone(&self) -> io::Result<UnixStream> {
-        self.writer.try_clone()
+    /// Whether a byte waits to be read.
+    pub(crate) fn is_pending(&self) -> bool {
+        matches!(
+            crate::poll::readable([self.fd()], Some(Duration::ZERO)),
+            Ok([true])
+        )
     }
 
     pub(crate) fn fd(&self) -> RawFd {

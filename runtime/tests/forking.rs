@@ -120,6 +120,29 @@ fn forked_children_are_reaped_and_leave_no_zombies() {
     serving.stop().close();
 }
 
+/// The server reaps its own children from its `SIGCHLD` handler, and only those: a process
+/// the program started itself meanwhile is still there for the program to wait for.
+#[test]
+fn a_process_the_program_started_is_left_for_it_to_wait_for() {
+    let serving = serve_forking::<Greeter>();
+    let mut own = std::process::Command::new("sh")
+        .args(["-c", "exit 3"])
+        .spawn()
+        .unwrap();
+    for _ in 0..5 {
+        let mut client = Client::connect(&serving.address());
+        greeting_pid(&client.read_line());
+        client.send(b"done\n");
+        assert_eq!(client.read_line(), "bye\n");
+    }
+    wait_for_no_children(serving.mixin());
+    let status = own
+        .wait()
+        .expect("the program's own child was waited for by the server");
+    assert_eq!(status.code(), Some(3));
+    serving.stop().close();
+}
+
 /// Fails as the client asks: `err` or `panic`; otherwise answers `ok`.
 #[derive(Default)]
 struct FailOnRequest;

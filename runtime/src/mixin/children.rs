@@ -1,115 +1,209 @@
-//! The children a `Forking` server forked and has not reaped yet, kept where writing them
-//! costs nothing after a `fork`.
+//! The children a `Forking` server forked and has not reaped yet, reaped by `SIGCHLD`'s
+//! handler, and kept where writing them costs nothing after a `fork`.
 //!
 //! Every page of the server's memory is shared copy-on-write with the child a `fork` just
 //! made, so the first write to each page after it is a page fault that copies the page. The
-//! table is written on every request (a pid in, a pid out, `SIGCHLD`'s mark), so it lives in
-//! pages a child does not share ([`WipedOnFork`]): a child sees no children, as is right.
-//! It is atomics only, without a lock: the serving thread adds, any thread may remove, and
-//! `SIGCHLD`'s handler marks.
+//! table is written on every request (a pid in, a pid out), so it lives in pages a child
+//! does not share ([`WipedOnFork`]): a child sees no children, as is right, and its own
+//! `SIGCHLD`s reap nothing of its parent's. It is atomics only, without a lock: the serving
+//! thread adds, and any thread (the signal handler among them) removes.
 
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use crate::routes::{self, SignalRegistration};
-use crate::sys::WipedOnFork;
+use crate::shutdown::ServerHandle;
+use crate::sys::{self, SignalAction, WipedOnFork};
 
 /// The table's first slots: how many children it holds, one past the highest slot ever
-/// used (scans stop there), and `SIGCHLD`'s mark; the pids' slots follow (0: free).
+/// used (scans stop there), how many `SIGCHLD`s came, and whether the server is stopping;
+/// the pids' slots follow (0: free).
 const COUNT: usize = 0;
 const HIGH: usize = 1;
-const ENDED: usize = 2;
-const FIRST: usize = 3;
+const SIGNALS: usize = 2;
+const STOPPING: usize = 3;
+const FIRST: usize = 4;
 
 /// At most this many slots (a `max_children` of millions would map more for nothing: the
 /// kernel's own limit on pids is 4,194,304).
 const MOST: usize = 1 << 22;
 
-/// The pids of a server's children not yet reaped, and whether `SIGCHLD` came since it was
-/// last asked.
+/// A server's children not yet reaped. Each is reaped as soon as it ends, by `SIGCHLD`'s
+/// handler, which counts its exit status as a completed or failed request; only these
+/// children are ever waited for.
 #[derive(Debug)]
 pub(crate) struct Children {
-    table: Arc<WipedOnFork>,
+    table: Arc<Table>,
     _sigchld: SignalRegistration,
 }
 
+#[derive(Debug)]
+struct Table {
+    slots: WipedOnFork,
+    /// The serving loop stops accepting at this many children and waits to be woken.
+    limit: usize,
+    server: ServerHandle,
+}
+
 impl Children {
-    /// A table for up to `capacity` children at once, marked by every `SIGCHLD` from now on.
-    pub(crate) fn new(capacity: usize) -> io::Result<Children> {
-        let table = Arc::new(WipedOnFork::new(FIRST + capacity.clamp(1, MOST))?);
+    /// A table for up to `limit` children of `server` at once, reaped from now on.
+    pub(crate) fn new(limit: usize, server: ServerHandle) -> io::Result<Children> {
+        let limit = limit.clamp(1, MOST);
+        let table = Arc::new(Table {
+            slots: WipedOnFork::new(FIRST + limit)?,
+            limit,
+            server,
+        });
         Ok(Children {
-            _sigchld: routes::mark(libc::SIGCHLD, table.clone(), ENDED)?,
+            _sigchld: routes::run(libc::SIGCHLD, table.clone())?,
             table,
         })
     }
 
-    fn slots(&self) -> &[AtomicI32] {
-        let high = self.table[HIGH].load(Ordering::SeqCst) as usize;
-        &self.table[FIRST..FIRST + high]
-    }
-
     /// How many children there are.
     pub(crate) fn len(&self) -> usize {
-        self.table[COUNT].load(Ordering::SeqCst) as usize
+        self.table.len()
     }
 
-    /// Adds child `pid`; false if the table is full (the caller keeps fewer children than
-    /// its capacity, so only a bug makes it so). Called from one thread at a time.
-    pub(crate) fn insert(&self, pid: libc::pid_t) -> bool {
-        let free = self.table[FIRST..]
+    /// Whether there are as many children as the limit (or more).
+    pub(crate) fn is_full(&self) -> bool {
+        self.table.len() >= self.table.limit
+    }
+
+    /// How many `SIGCHLD`s came so far: read before a `fork`, it tells after the child was
+    /// added whether one came meanwhile (it could have been the child's own, too early for
+    /// the handler to find the child).
+    pub(crate) fn signals(&self) -> i32 {
+        self.table.slots[SIGNALS].load(Ordering::SeqCst)
+    }
+
+    /// Adds child `pid` (the caller keeps fewer children than the limit, and only one
+    /// thread adds); reaps it at once if it ended before it could be added (`signals` is
+    /// not what the caller read before the `fork`).
+    pub(crate) fn add(&self, pid: libc::pid_t, signals_before: i32) {
+        if !self.table.insert(pid) {
+            self.table.wait(pid, 0); // only a miscount could fill the table
+        }
+        if self.signals() != signals_before {
+            self.table.reap(libc::WNOHANG);
+        }
+    }
+
+    /// Waits until one child ends (any, if several run) and reaps it.
+    pub(crate) fn wait_for_one(&self) {
+        if let Some(pid) = self.table.first() {
+            self.table.wait(pid, 0);
+            self.table.remove(pid);
+        }
+    }
+
+    /// Waits for every child when `block`, else reaps those that ended.
+    pub(crate) fn reap(&self, block: bool) {
+        self.table.reap(if block { 0 } else { libc::WNOHANG });
+    }
+
+    /// From now on every child that ends wakes the serving loop (a stop waits for them).
+    pub(crate) fn wake_on_every_end(&self) {
+        self.table.slots[STOPPING].store(1, Ordering::SeqCst);
+    }
+
+    /// Sends `signal` to every child (the table may change meanwhile).
+    pub(crate) fn signal_all(&self, signal: libc::c_int) {
+        for slot in self.table.slots() {
+            match slot.load(Ordering::SeqCst) {
+                0 => {}
+                pid => sys::kill(pid, signal),
+            }
+        }
+    }
+}
+
+impl Table {
+    fn slots(&self) -> &[AtomicI32] {
+        let high = self.slots[HIGH].load(Ordering::SeqCst) as usize;
+        &self.slots[FIRST..FIRST + high]
+    }
+
+    fn len(&self) -> usize {
+        self.slots[COUNT].load(Ordering::SeqCst) as usize
+    }
+
+    /// Adds `pid` in the lowest free slot; false if there is none.
+    fn insert(&self, pid: libc::pid_t) -> bool {
+        let free = self.slots[FIRST..]
             .iter()
             .position(|slot| slot.load(Ordering::SeqCst) == 0);
         let Some(index) = free else { return false };
-        self.table[FIRST + index].store(pid, Ordering::SeqCst);
-        self.table[HIGH].fetch_max(index as i32 + 1, Ordering::SeqCst);
-        self.table[COUNT].fetch_add(1, Ordering::SeqCst);
+        self.slots[FIRST + index].store(pid, Ordering::SeqCst);
+        self.slots[HIGH].fetch_max(index as i32 + 1, Ordering::SeqCst);
+        self.slots[COUNT].fetch_add(1, Ordering::SeqCst);
         true
     }
 
     /// The child in the lowest slot, if any.
-    pub(crate) fn first(&self) -> Option<libc::pid_t> {
+    fn first(&self) -> Option<libc::pid_t> {
         self.slots()
             .iter()
             .map(|slot| slot.load(Ordering::SeqCst))
             .find(|&pid| pid != 0)
     }
 
-    /// Removes child `pid`, if it is there (a thread racing this one may have removed it).
-    pub(crate) fn remove(&self, pid: libc::pid_t) {
+    /// Removes `pid`, unless another thread did first.
+    fn remove(&self, pid: libc::pid_t) {
         for slot in self.slots() {
             if slot
                 .compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
-                self.table[COUNT].fetch_sub(1, Ordering::SeqCst);
+                self.slots[COUNT].fetch_sub(1, Ordering::SeqCst);
                 return;
             }
         }
     }
 
-    /// Removes every child for which `ended` is true (it has been waited for).
-    pub(crate) fn remove_ended(&self, mut ended: impl FnMut(libc::pid_t) -> bool) {
+    /// Waits for every child with `waitpid(pid, flags)` and removes those that ended;
+    /// whether any did.
+    fn reap(&self, flags: libc::c_int) -> bool {
+        let mut reaped = false;
         for slot in self.slots() {
             let pid = slot.load(Ordering::SeqCst);
-            if pid != 0 && ended(pid) {
+            if pid != 0 && self.wait(pid, flags) {
                 self.remove(pid);
+                reaped = true;
             }
         }
+        reaped
     }
 
-    /// Every child, for a signal (the table may change meanwhile).
-    pub(crate) fn each(&self, mut f: impl FnMut(libc::pid_t)) {
-        self.slots()
-            .iter()
-            .map(|slot| slot.load(Ordering::SeqCst))
-            .filter(|&pid| pid != 0)
-            .for_each(&mut f);
+    /// `waitpid` for one child; true once it has ended (or is not ours to wait for any
+    /// more: another thread reaped it). Its exit status counts as a completed (0) or failed
+    /// request.
+    fn wait(&self, pid: libc::pid_t, flags: libc::c_int) -> bool {
+        match sys::wait_child(pid, flags) {
+            Ok(None) => false,
+            Ok(Some(ok)) => {
+                self.server.in_flight().counters().record_end(ok);
+                true
+            }
+            Err(_) => true,
+        }
     }
+}
 
-    /// Whether `SIGCHLD` came since the last call (some child may have ended).
-    pub(crate) fn take_ended(&self) -> bool {
-        self.table[ENDED].swap(0, Ordering::SeqCst) != 0
+// SAFETY (`SignalAction`): `run` uses atomics, `waitpid`, an atomic add to the server's
+// counters and a non-blocking `write` to its wake socket: all async-signal-safe.
+#[allow(unsafe_code)]
+unsafe impl SignalAction for Table {
+    /// `SIGCHLD`: reaps the children that ended, and wakes the serving loop if it waits for
+    /// room (the table was full) or for the children to end (a stop).
+    fn run(&self) {
+        self.slots[SIGNALS].fetch_add(1, Ordering::SeqCst);
+        let was_full = self.len() >= self.limit;
+        let stopping = self.slots[STOPPING].load(Ordering::SeqCst) != 0;
+        if self.reap(libc::WNOHANG) && (was_full || stopping) {
+            self.server.wake().wake();
+        }
     }
 }
 
@@ -117,18 +211,25 @@ impl Children {
 mod tests {
     use super::*;
 
+    fn table(limit: usize) -> Table {
+        let address = crate::address::SocketAddress::Inet("127.0.0.1:0".parse().unwrap());
+        Table {
+            slots: WipedOnFork::new(FIRST + limit).unwrap(),
+            limit,
+            server: ServerHandle::new(address, 0, -1).unwrap(),
+        }
+    }
+
     #[test]
     fn children_come_and_go_and_a_full_table_says_so() {
-        let children = Children::new(2).unwrap();
+        let children = table(2);
         assert!(children.insert(10) && children.insert(11));
-        assert!(!children.insert(12), "full at its capacity");
+        assert!(!children.insert(12), "full at its limit");
         assert_eq!((children.len(), children.first()), (2, Some(10)));
-        children.remove_ended(|pid| pid == 10);
+        children.remove(10);
         assert_eq!((children.len(), children.first()), (1, Some(11)));
         assert!(children.insert(12), "a freed slot is used again");
-        let mut all = Vec::new();
-        children.each(|pid| all.push(pid));
-        assert_eq!(all, [12, 11]);
+        assert_eq!(children.first(), Some(12));
         children.remove(11);
         children.remove(11);
         assert_eq!(children.len(), 1, "removed once");

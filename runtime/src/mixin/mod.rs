@@ -17,7 +17,6 @@ pub use serial::Serial;
 pub use threading::Threading;
 
 use crate::config::ServerConfig;
-use crate::routes::{self, SignalRegistration};
 use crate::shutdown::ServerHandle;
 
 /// Decides where each request runs.
@@ -27,12 +26,6 @@ use crate::shutdown::ServerHandle;
 /// process limit) says so in `has_capacity`: the server then stops accepting, leaving
 /// clients in the kernel's backlog, until the mixin calls [`Waker::wake`].
 pub trait Mixin: Send + Sync + Sized + 'static {
-    /// Whether the serving loop must keep watching its wake socket while it waits for
-    /// requests (`Forking`: to reap children as `SIGCHLD` comes). When false, a loop with room
-    /// for a request waits in the blocking `accept` or `recv` itself, one system call fewer
-    /// per request than `poll` then `accept`, and a shutdown interrupts the call.
-    const WAKES_WHILE_WAITING: bool = false;
-
     /// Whether requests run in child processes (`Forking`). Their memory never reaches the
     /// server, so the server does not track them as in flight (the mixin limits and counts
     /// them itself), and the job it gets neither tracks nor counts the request either.
@@ -149,12 +142,5 @@ impl Waker {
 
     pub(crate) fn server(&self) -> &ServerHandle {
         &self.server
-    }
-
-    /// Has `signal` wake the serving loop, until the returned registration is dropped
-    /// (through the wake socket; a signal the serving thread holds back and lets in only
-    /// while it waits ends that wait by itself).
-    pub(crate) fn on_signal(&self, signal: i32) -> io::Result<SignalRegistration> {
-        routes::route_unless_waiting(signal, self.server.wake().writer_clone()?)
     }
 }

@@ -3,7 +3,7 @@
 //! `accept`/`recv`, thread ids, `shutdown(2)` on a raw descriptor, `poll(2)`, `fork` and what
 //! a forked child does first, `waitpid`, `kill`), reads into a buffer's uninitialised spare
 //! capacity, and the stream views that rfile and wfile read and write through; `signal`:
-//! the actions signal handlers run, and a signal held back from a thread outside `ppoll`;
+//! the actions signal handlers run, and a timer that interrupts a thread's blocking call;
 //! `memory`: memory a forked child does not share.
 
 mod memory;
@@ -11,8 +11,7 @@ mod signal;
 
 pub(crate) use memory::WipedOnFork;
 pub(crate) use signal::{
-    hold_back, mark_on_signal, release_held_in_child, send_in_process_on_signal,
-    send_unless_waiting_on_signal,
+    interrupt_on_signal, run_on_signal, send_in_process_on_signal, SignalAction, WakeTimer,
 };
 
 use std::io;
@@ -85,17 +84,10 @@ pub(crate) fn on_main_thread() -> bool {
     MAIN.with(|main| *main)
 }
 
-/// Sends the wake signal to thread `tid` of this process.
-pub(crate) fn wake_thread(tid: libc::pid_t) {
+/// Sends the wake signal to thread `tid` of process `process`.
+pub(crate) fn wake_thread(process: libc::pid_t, tid: libc::pid_t) {
     // SAFETY: tgkill only sends a signal; a thread that has ended makes it fail (ESRCH).
-    unsafe {
-        libc::syscall(
-            libc::SYS_tgkill,
-            libc::getpid(),
-            tid,
-            WAKE_SIGNAL as libc::c_long,
-        )
-    };
+    unsafe { libc::syscall(libc::SYS_tgkill, process, tid, WAKE_SIGNAL as libc::c_long) };
 }
 
 /// `TCP_DEFER_ACCEPT` on a listening TCP socket: accept once data came, or after `wait`
@@ -303,7 +295,14 @@ fn readable_pollfd(fd: RawFd) -> libc::pollfd {
 
 /// `poll(2)` on `pollfds`, their `revents` set; an interrupted wait leaves them all 0.
 fn poll_in_place(pollfds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<()> {
-    let n = signal::poll_with_wait_mask(pollfds, timeout_ms);
+    // SAFETY: `pollfds` is a valid array of its length for the duration of the call.
+    let n = unsafe {
+        libc::poll(
+            pollfds.as_mut_ptr(),
+            pollfds.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
     match n < 0 {
         false => Ok(()),
         true => match io::Error::last_os_error() {
