@@ -389,8 +389,9 @@ fn nginx_stream_gives_inspect_each_clients_own_address_with_proxy_v1() {
     );
     let file = dir.join("nginx.conf");
     std::fs::write(&file, config).unwrap();
+    // One process (no worker left listening when the test kills it), in the foreground.
     let global = format!(
-        "daemon off; pid {}; error_log stderr;",
+        "daemon off; master_process off; pid {}; error_log stderr;",
         dir.join("nginx.pid").display()
     );
     let child = Command::new(nginx)
