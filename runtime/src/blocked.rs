@@ -10,13 +10,14 @@
 //! own), the socket is shut down for reading, which ends every blocked call on it for good:
 //! the server cannot serve again after that, and says so.
 
+use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::lock::lock;
-use crate::sys;
+use crate::sys::{self, WipedOnFork};
 
 /// How long signals may fail to wake the waiting threads before the socket is shut down.
 const SIGNALS_GIVE_UP_AFTER: Duration = Duration::from_secs(1);
@@ -37,8 +38,16 @@ struct Thread {
     /// Its process: this one, or, as seen from a forked child, the child's parent.
     process: libc::pid_t,
     id: libc::pid_t,
-    /// In (or about to enter) the blocking call.
-    waiting: AtomicBool,
+    /// 1 while in (or about to enter) the blocking call. Written twice per request, so in
+    /// memory a forked child does not share (a `Forking` server's serving thread forks
+    /// between two waits, and the page would be copied on the first write after each fork).
+    waiting: WipedOnFork,
+}
+
+impl Thread {
+    fn is_waiting(&self) -> bool {
+        self.waiting[0].load(Ordering::SeqCst) != 0
+    }
 }
 
 impl Blocked {
@@ -54,18 +63,18 @@ impl Blocked {
 
     /// Registers the calling thread for a serving run, until the registration is dropped: it
     /// may then wait in the blocking call (see [`Registration::waiting`]).
-    pub(crate) fn register(&self) -> Registration<'_> {
+    pub(crate) fn register(&self) -> io::Result<Registration<'_>> {
         sys::unblock_wake_signal();
         let thread = Arc::new(Thread {
             process: sys::getpid(),
             id: sys::thread_id(),
-            waiting: AtomicBool::new(false),
+            waiting: WipedOnFork::new(1)?,
         });
         lock(&self.threads).push(thread.clone());
-        Registration {
+        Ok(Registration {
             blocked: self,
             thread,
-        }
+        })
     }
 
     /// Wakes every thread waiting in the blocking call and returns once none waits any more.
@@ -79,7 +88,7 @@ impl Blocked {
                 let threads = lock(&self.threads);
                 let mut waiting = 0;
                 for thread in threads.iter() {
-                    if thread.waiting.load(Ordering::SeqCst) {
+                    if thread.is_waiting() {
                         sys::wake_thread(thread.process, thread.id);
                         waiting += 1;
                     }
@@ -145,8 +154,8 @@ pub(crate) struct Registration<'a> {
 impl Registration<'_> {
     /// Marks the thread as waiting in the blocking call until the guard is dropped.
     pub(crate) fn waiting(&self) -> Waiting<'_> {
-        self.thread.waiting.store(true, Ordering::SeqCst);
-        Waiting(&self.thread.waiting)
+        self.thread.waiting[0].store(1, Ordering::SeqCst);
+        Waiting(&self.thread.waiting[0])
     }
 }
 
@@ -157,11 +166,11 @@ impl Drop for Registration<'_> {
 }
 
 /// A thread marked as waiting in the blocking call, until dropped (even if a hook panics).
-pub(crate) struct Waiting<'a>(&'a AtomicBool);
+pub(crate) struct Waiting<'a>(&'a AtomicI32);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.0.store(0, Ordering::SeqCst);
     }
 }
 
@@ -183,7 +192,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| {
-                let registration = blocked.register();
+                let registration = blocked.register().unwrap();
                 let mut accepted = 0;
                 loop {
                     let _waiting = registration.waiting();
@@ -196,10 +205,7 @@ mod tests {
                 }
             });
             // Wait until it is in the call, then stop it.
-            while !lock(&blocked.threads)
-                .iter()
-                .any(|t| t.waiting.load(Ordering::SeqCst))
-            {
+            while !lock(&blocked.threads).iter().any(|t| t.is_waiting()) {
                 std::thread::yield_now();
             }
             stop.store(true, Ordering::SeqCst);

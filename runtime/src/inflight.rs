@@ -19,7 +19,9 @@ const SHARDS: usize = 16;
 /// connection of each while its handler runs (datagram requests have none: they cannot
 /// linger on a client).
 #[derive(Debug)]
+#[repr(C)] // `counters` first: see `HandleState`
 pub(crate) struct InFlight {
+    counters: Counters,
     /// `max_connections`; 0 for no limit.
     limit: usize,
     shards: [Mutex<Requests>; SHARDS],
@@ -33,7 +35,6 @@ pub(crate) struct InFlight {
     /// Signalled (under `idle`) when the last request ends while someone waits, or when
     /// requests are cut.
     changed: Condvar,
-    counters: Counters,
 }
 
 /// A shard's requests in flight, each in a slot that is reused once it ends: admitting and

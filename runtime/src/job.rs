@@ -12,9 +12,39 @@ use crate::shutdown::ServerHandle;
 use crate::transport::Transport;
 use crate::RequestHandler;
 
-/// One request of a server with transport `T`, handler `H` and hooks `K`, ready to run.
-pub(crate) struct RequestJob<T: Transport, H, K> {
-    context: Arc<Context<H, K>>,
+/// The server's state as a job holds it: lent by the serving loop to a job that runs before
+/// the loop's turn ends (on the serving thread, an acceptor, in a forked child), or owned by
+/// one made to run elsewhere ([`Job::into_owned`]). Lent costs nothing; counting a reference
+/// writes the count, whose page a `fork` has just made copy-on-write.
+enum Shared<'a, C> {
+    Lent(&'a Arc<C>),
+    Owned(Arc<C>),
+}
+
+impl<C> Shared<'_, C> {
+    fn into_owned(self) -> Shared<'static, C> {
+        match self {
+            Shared::Lent(lent) => Shared::Owned(lent.clone()),
+            Shared::Owned(owned) => Shared::Owned(owned),
+        }
+    }
+}
+
+impl<C> std::ops::Deref for Shared<'_, C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        match self {
+            Shared::Lent(lent) => lent,
+            Shared::Owned(owned) => owned,
+        }
+    }
+}
+
+/// One request of a server with transport `T`, handler `H` and hooks `K`, ready to run; it
+/// borrows the server's state for `'a` until made owned.
+pub(crate) struct RequestJob<'a, T: Transport, H, K> {
+    context: Shared<'a, Context<H, K>>,
     incoming: T::Incoming,
     client_address: SocketAddress,
     /// The request's handle on its server, cloned here (before a fork: see `run_in_child`).
@@ -24,7 +54,7 @@ pub(crate) struct RequestJob<T: Transport, H, K> {
     admission: Option<Admission>,
 }
 
-impl<T, H, K> RequestJob<T, H, K>
+impl<'a, T, H, K> RequestJob<'a, T, H, K>
 where
     T: Transport,
     H: RequestHandler<T::Request>,
@@ -34,7 +64,7 @@ where
     /// counts it, asks `verify_request`, and, when `tracked`, enters it into the in-flight
     /// table; `None` when `verify_request` turned it away.
     pub(crate) fn admit(
-        context: &Arc<Context<H, K>>,
+        context: &'a Arc<Context<H, K>>,
         incoming: T::Incoming,
         client_address: &SocketAddress,
         tracked: bool,
@@ -52,7 +82,7 @@ where
             // for it.
             admission: tracked.then(|| Admission::new(context.handle.clone())),
             server: context.handle.clone(),
-            context: context.clone(),
+            context: Shared::Lent(context),
             incoming,
             client_address: client_address.clone(),
         })
@@ -61,13 +91,13 @@ where
 
 /// What a served request leaves for its ending: the server's state, the admission, how it
 /// ended.
-type Served<T, H, K> = (
-    Arc<Context<H, K>>,
+type Served<'a, T, H, K> = (
+    Shared<'a, Context<H, K>>,
     Option<Admission>,
     Ended<<T as Transport>::Request>,
 );
 
-impl<T, H, K> RequestJob<T, H, K>
+impl<'a, T, H, K> RequestJob<'a, T, H, K>
 where
     T: Transport,
     H: RequestHandler<T::Request>,
@@ -78,7 +108,7 @@ where
     /// admission and how it ended.
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
-    fn serve(self) -> Served<T, H, K> {
+    fn serve(self) -> Served<'a, T, H, K> {
         let RequestJob {
             context,
             incoming,
@@ -92,12 +122,22 @@ where
     }
 }
 
-impl<T, H, K> Job for RequestJob<T, H, K>
+impl<T, H, K> Job for RequestJob<'_, T, H, K>
 where
     T: Transport,
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
+    fn into_owned(self) -> impl Job + 'static {
+        RequestJob::<'static, T, H, K> {
+            context: self.context.into_owned(),
+            incoming: self.incoming,
+            client_address: self.client_address,
+            server: self.server,
+            admission: self.admission,
+        }
+    }
+
     fn run(self) -> bool {
         let (context, admission, ended) = self.serve();
         let ok = ended.ok();

@@ -108,7 +108,14 @@ fn accept_and_serve<T, H, K>(
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
-    let waiter = shared.handle.register_waiter();
+    let waiter = match shared.handle.register_waiter() {
+        Ok(waiter) => waiter,
+        Err(e) => {
+            return crate::report::error(format_args!(
+                "an acceptor thread cannot wait for requests: {e}"
+            ))
+        }
+    };
     while seat.wait() {
         let accepted = accept_waiting::<T, H, K>(listener, shared, &waiter, over);
         seat.waited(matches!(accepted, Accepted::Request(..)));
@@ -189,7 +196,7 @@ where
         let handle = &self.shared.handle;
         let wake_fd = handle.wake().fd();
         let never_over = AtomicBool::new(false);
-        let waiter = handle.register_waiter();
+        let waiter = handle.register_waiter()?;
         let reported_out_of_fds = AtomicBool::new(false);
         let mut paused_until: Option<Instant> = None;
         // Housekeeping first: wake-ups that came between two runs were drained when the last

@@ -11,11 +11,15 @@ use crate::inflight::{InFlight, Stats};
 use crate::wake::WakeSocket;
 
 #[derive(Debug)]
+/// Laid out with the request counters first (`repr(C)`, and first in `InFlight`), next to
+/// the `Arc`'s reference counts: both are written on every request, and after a `fork` (a
+/// `Forking` server's) each page written is a copy-on-write fault, one page rather than two.
+#[repr(C)]
 struct HandleState {
+    in_flight: InFlight,
     shutdown_requested: AtomicBool,
     wake: WakeSocket,
     server_address: SocketAddress,
-    in_flight: InFlight,
     blocked: Blocked,
     reloader: OnceLock<Reloader>,
     /// What pre-forked workers reported, for their master's `stats`.
@@ -159,7 +163,7 @@ impl ServerHandle {
 
     /// Registers the calling thread for a serving run in which it waits in the blocking
     /// `accept` or `recv` (through [`wait_for_request`](Self::wait_for_request)).
-    pub(crate) fn register_waiter(&self) -> Registration<'_> {
+    pub(crate) fn register_waiter(&self) -> io::Result<Registration<'_>> {
         self.state.blocked.register()
     }
 
@@ -217,5 +221,21 @@ impl ServerHandle {
     pub(crate) fn clear_shutdown(&self) {
         self.state.wake.drain();
         self.state.shutdown_requested.store(false, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inflight::Counters;
+
+    #[test]
+    fn the_counters_follow_the_reference_counts() {
+        let address = SocketAddress::Inet("127.0.0.1:0".parse().unwrap());
+        let handle = ServerHandle::new(address, 0, -1).unwrap();
+        let counts = Arc::as_ptr(&handle.state) as usize - 2 * std::mem::size_of::<usize>();
+        let counters = handle.in_flight().counters() as *const Counters as usize;
+        let end = counters + std::mem::size_of::<Counters>();
+        assert!(end - counts <= 96, "{} bytes apart", end - counts);
     }
 }

@@ -253,7 +253,9 @@ where
         // Signals that came before the routes were made wait on their sockets.
         self.handle(true, true);
         self.server.serve_forever_watching(&|| {
-            if signalled.swap(false, Ordering::SeqCst) {
+            // Read before it is written: a write on every turn would cost a page fault after
+            // every fork.
+            if signalled.load(Ordering::SeqCst) && signalled.swap(false, Ordering::SeqCst) {
                 timer.disarm();
                 self.handle(true, true);
             }

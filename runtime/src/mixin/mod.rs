@@ -35,7 +35,9 @@ pub trait Mixin: Send + Sync + Sized + 'static {
     fn new(config: &ServerConfig, waker: Waker) -> io::Result<Self>;
 
     /// Runs `job` (here, on a thread, in a child process...) by calling one of its methods
-    /// there. On error the job was not run and has been dropped, which closes its connection.
+    /// there. The job borrows the server until `process` returns: to run it later or on
+    /// another thread, make it owned first ([`Job::into_owned`]). On error the job was not
+    /// run and has been dropped, which closes its connection.
     fn process<J: Job>(&self, job: J) -> io::Result<()>;
 
     /// How many of the mixin's own threads take requests from the server's socket
@@ -86,7 +88,14 @@ pub trait Mixin: Send + Sync + Sized + 'static {
 /// `run` methods once, on the thread or in the process it chose. Each runs the handler and
 /// ends the request (its failures reported through the server's hooks), and returns whether
 /// it succeeded. Dropping a job instead closes its connection unserved.
-pub trait Job: Send + 'static {
+pub trait Job: Send {
+    /// The job as one that holds its server's state itself (a reference counted), for a
+    /// mixin that runs it on another thread or after `process` returned. A job run before
+    /// `process` returns (on the calling thread, in a child it forks) needs none: the
+    /// borrowed state costs nothing, where counting it would write the count on every
+    /// request.
+    fn into_owned(self) -> impl Job + 'static;
+
     /// Runs the request on the calling thread, which goes on to serve others (the serving
     /// thread, a pool worker): the buffers the request used are kept for the thread's next.
     fn run(self) -> bool;

@@ -340,6 +340,7 @@ impl Mixin for Pool {
     }
 
     fn process<J: Job>(&self, job: J) -> io::Result<()> {
+        let job = job.into_owned();
         // Without a queue, requests are handed over only between serving runs (see
         // `Workers::life`), at most one per worker at a time (`has_capacity`).
         let mut state = self.shared.state();

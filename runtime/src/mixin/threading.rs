@@ -67,6 +67,7 @@ impl Mixin for Threading {
     }
 
     fn process<J: Job>(&self, job: J) -> io::Result<()> {
+        let job = job.into_owned();
         let Some(tracked) = &self.tracked else {
             request_thread(self.stack_size).spawn(move || {
                 job.run_on_own_thread();
