@@ -44,6 +44,8 @@ pub(crate) fn keep(buf: Vec<u8>) {
 }
 
 /// An empty reply buffer: the thread's spare one, or a new one.
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
 pub(crate) fn take_reply() -> Vec<u8> {
     if !KEEPS.get() {
         return Vec::new();
