@@ -231,15 +231,42 @@ pub(crate) fn close_in_child(fd: RawFd) {
     in_child(libc::SYS_close, [fd as libc::c_long, 0, 0, 0]);
 }
 
-/// A system call a forked child makes first, through `syscall(2)`: after `fork` each page of
-/// code the child runs is a page fault, and the C library's one entry for every call is one
-/// page where `prctl`, `getppid`, `close` and `pthread_sigmask` are one each.
+/// A system call a forked child makes first (`prctl`, `getppid`, `close`), made by the
+/// instruction itself where it can be: after `fork` each 64 KiB window of code the child runs
+/// is a page fault, and this one is in the request's section, where the C library's
+/// wrappers (or its one `syscall(2)`) are in windows of their own. The kernel's result: -1
+/// to -4095 is an error.
 #[allow(unsafe_code)]
 #[link_section = "socketserver_request"]
-pub(super) fn in_child(number: libc::c_long, args: [libc::c_long; 4]) -> libc::c_long {
-    // SAFETY: the callers pass a system call's number with integer arguments (or, for
-    // `rt_sigprocmask`, pointers to sigsets that outlive the call).
-    unsafe { libc::syscall(number, args[0], args[1], args[2], args[3]) }
+fn in_child(number: libc::c_long, args: [libc::c_long; 4]) -> libc::c_long {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let result: libc::c_long;
+        // SAFETY: the callers pass a system call's number with integer arguments; the
+        // kernel clobbers rcx and r11 only, and touches no memory the callers own.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") number => result,
+                in("rdi") args[0],
+                in("rsi") args[1],
+                in("rdx") args[2],
+                in("r10") args[3],
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            )
+        };
+        result
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // SAFETY: as above.
+        match unsafe { libc::syscall(number, args[0], args[1], args[2], args[3]) } {
+            -1 => -(io::Error::last_os_error().raw_os_error().unwrap_or(1) as libc::c_long),
+            result => result,
+        }
+    }
 }
 
 /// Closes descriptor `fd`, which the caller owns and no one uses after (a forked child's
@@ -404,4 +431,18 @@ pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
 pub(crate) fn kill(pid: libc::pid_t, signal: libc::c_int) {
     // SAFETY: kill only sends a signal.
     unsafe { libc::kill(pid, signal) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_system_call_returns_what_the_kernel_says() {
+        // SAFETY: getppid has no preconditions.
+        let parent = unsafe { libc::getppid() } as libc::c_long;
+        assert_eq!(in_child(libc::SYS_getppid, [0; 4]), parent);
+        let bad = -(libc::EBADF as libc::c_long);
+        assert_eq!(in_child(libc::SYS_close, [-1, 0, 0, 0]), bad);
+    }
 }
