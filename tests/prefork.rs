@@ -332,14 +332,25 @@ impl Upgradable {
         use std::io::BufRead;
         let bin = dir.join("echo");
         std::fs::copy(example("echo"), &bin).unwrap();
-        let mut child = std::process::Command::new(&bin)
+        let mut command = std::process::Command::new(&bin);
+        command
             .args(args)
             .envs(env.iter().copied())
             .current_dir(dir)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(std::process::Stdio::piped());
+        // The copy is `ETXTBSY` while a process another test forks meanwhile still holds
+        // the descriptor that wrote it (until that process's own exec).
+        let mut tries = 0;
+        let mut child = loop {
+            match command.spawn() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                spawned => break spawned.unwrap(),
+            }
+        };
         let (lines, stdout) = std::sync::mpsc::channel();
         let pipe = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -510,6 +521,16 @@ fn sigusr2_with_a_broken_new_build_keeps_the_old_master_serving() {
         "broken",
         "#!/bin/sh\nexit 3\n",
         "exited before it served; still serving",
+    );
+}
+
+/// A file that is no program: the old master says why it could not be run.
+#[test]
+fn sigusr2_with_a_new_build_that_cannot_run_says_why_and_keeps_the_old_master() {
+    upgrade_to_a_broken_build(
+        "not-a-program",
+        "not a program\n",
+        "could not be run (Exec format error (os error 8)); still serving",
     );
 }
 
@@ -777,4 +798,41 @@ fn reuse_port_needs_workers_and_tcp() {
 fn sigusr2_hands_every_reuse_port_socket_to_the_new_build_and_fails_no_connection() {
     let args = ["--bind", "127.0.0.1:0", "--workers", "3", "--reuse-port"];
     upgrade_under_load("upgrade-reuse-port", &args, 3, 3);
+}
+
+/// A new build still open for writing when SIGUSR2 comes (being copied into place, or held
+/// by another process's fork until its own exec) cannot be run yet (`ETXTBSY`): the upgrade
+/// waits for it, and goes ahead once it is closed.
+#[test]
+fn sigusr2_waits_for_a_new_build_still_open_for_writing() {
+    let dir = temp_dir("upgrade-busy");
+    let (mut server, address) = Upgradable::start(&dir);
+    let old_master = server.child.id();
+    server.replace_with(&example("echo"));
+    let writing = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&server.bin)
+        .unwrap();
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(old_master as i32, libc::SIGUSR2) };
+    std::thread::sleep(Duration::from_millis(300));
+    drop(writing);
+    assert_eq!(
+        server.next_line(),
+        format!("listening on {address}"),
+        "{}",
+        server.said()
+    );
+    assert_eq!(
+        server.child.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        server.said()
+    );
+    let masters = masters_of(&server.bin);
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    exchange(&address, b"after the upgrade\n").unwrap();
+    // SAFETY: the new master, started by our child.
+    unsafe { libc::kill(masters[0] as i32, libc::SIGTERM) };
+    wait_gone(masters[0]);
 }

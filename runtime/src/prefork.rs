@@ -411,6 +411,7 @@ where
             (true, _) => match successor.said() {
                 Said::Ready => return true,
                 Said::Nothing => return false,
+                Said::NotRun(e) => format!("could not be run ({e})"),
                 Said::Failed => "exited before it served".to_owned(),
             },
             (false, true) => format!("did not serve within {} s", upgrade::READY_WITHIN.as_secs()),

@@ -501,6 +501,11 @@ where
     H: RequestHandler<T::Request>,
     K: Hooks,
 {
+    if config.workers > 0 {
+        // Before the program can announce the server: a new build may replace the file
+        // once it has (see `upgrade::Program::current`).
+        crate::upgrade::Program::remember();
+    }
     let address = T::local_address(&listener)?;
     let socket = listener.as_raw_fd();
     let handle = ServerHandle::new(address, config.max_connections, socket)?;

@@ -6,11 +6,12 @@
 //! both), and says on a pipe (`SOCKETSERVER_READY_FD`) when it serves; only then does the
 //! old master stop.
 
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::net::UnixStream;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -22,22 +23,49 @@ pub(crate) const READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// The program as it was started: the path of its file then (a new build replaces the
 /// file at that path; `/proc/self/exe` goes on naming the old one) and its arguments.
+#[derive(Clone)]
 pub(crate) struct Program {
     path: CString,
     args: Vec<CString>,
 }
 
+/// The program, read once per process (see [`Program::remember`]).
+static PROGRAM: OnceLock<Result<Program, String>> = OnceLock::new();
+
 impl Program {
-    /// This program, read now (call it as the master starts).
+    /// Reads the program now, once per process: a master does as its server is made, before
+    /// it announces anything, since a new build may replace the file as soon as it has, and
+    /// the kernel's name for a replaced file is its path with ` (deleted)` after it.
+    pub(crate) fn remember() {
+        PROGRAM.get_or_init(|| Self::read().map_err(|e| e.to_string()));
+    }
+
+    /// The program as [`remember`](Program::remember) read it (read now if it was not).
     pub(crate) fn current() -> io::Result<Program> {
-        let path = std::env::current_exe()?;
-        let c = |s: OsString| {
-            CString::new(s.into_vec())
+        Self::remember();
+        match PROGRAM.get().expect("remembered above") {
+            Ok(program) => Ok(program.clone()),
+            Err(e) => Err(io::Error::other(e.clone())),
+        }
+    }
+
+    fn read() -> io::Result<Program> {
+        let mut path = std::env::current_exe()?.into_os_string().into_vec();
+        // Replaced already: the new build is at the path the old one had.
+        if let Some(gone) = path.strip_suffix(b" (deleted)") {
+            if std::path::Path::new(std::ffi::OsStr::from_bytes(gone)).exists() {
+                path.truncate(gone.len());
+            }
+        }
+        let c = |s: Vec<u8>| {
+            CString::new(s)
                 .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in an argument"))
         };
         Ok(Program {
-            path: c(path.into_os_string())?,
-            args: std::env::args_os().map(c).collect::<io::Result<_>>()?,
+            path: c(path)?,
+            args: std::env::args_os()
+                .map(|a| c(a.into_vec()))
+                .collect::<io::Result<_>>()?,
         })
     }
 }
@@ -53,6 +81,8 @@ pub(crate) struct Successor {
 pub(crate) enum Said {
     Nothing,
     Ready,
+    /// The program could not be run (`execve` failed with this).
+    NotRun(io::Error),
     /// It closed its end (it exited, or failed) before it served.
     Failed,
 }
@@ -64,9 +94,14 @@ impl Successor {
     }
 
     pub(crate) fn said(&self) -> Said {
-        let mut byte = [0u8; 1];
-        match (&self.ready).read(&mut byte) {
-            Ok(1) if byte[0] == b'R' => Said::Ready,
+        // `R`, or `E` and an errno, written at once by a child that then exits.
+        let mut said = [0u8; 5];
+        match (&self.ready).read(&mut said) {
+            Ok(1..) if said[0] == b'R' => Said::Ready,
+            Ok(5) if said[0] == b'E' => {
+                let errno = i32::from_ne_bytes([said[1], said[2], said[3], said[4]]);
+                Said::NotRun(io::Error::from_raw_os_error(errno))
+            }
             Ok(_) => Said::Failed,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Said::Nothing,
             Err(_) => Said::Failed,

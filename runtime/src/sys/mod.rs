@@ -160,7 +160,8 @@ pub(crate) fn write_decimal(buf: &mut [u8], n: libc::pid_t) {
 
 /// In a forked child: runs the program at `path` with `argv` and `envp` (null-terminated
 /// arrays of C strings) and `fds` as its descriptors 3, 4, ... (`moved`, as long as `fds`,
-/// made before the fork: the child allocates nothing), or exits with 127.
+/// made before the fork: the child allocates nothing), or, if it cannot, writes `E` and the
+/// `errno` (4 bytes, native order) on the last of `fds` and exits with 127.
 pub(crate) fn exec_with_fds(
     path: &std::ffi::CStr,
     argv: &[*const libc::c_char],
@@ -182,17 +183,22 @@ pub(crate) fn exec_with_fds(
         }
         // A file still open for writing somewhere (a new build being copied into place, or a
         // copy another process's fork holds until its own exec) is `ETXTBSY` for a moment:
-        // tried again every 10 ms for a second.
+        // tried again every 10 ms for up to 5 s (half the time a new build has to serve).
         let pause = libc::timespec {
             tv_sec: 0,
             tv_nsec: 10_000_000,
         };
-        for _ in 0..100 {
+        for _ in 0..500 {
             libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
             if *libc::__errno_location() != libc::ETXTBSY {
                 break;
             }
             libc::nanosleep(&pause, std::ptr::null_mut());
+        }
+        let errno = (*libc::__errno_location()).to_ne_bytes();
+        let said = [b'E', errno[0], errno[1], errno[2], errno[3]];
+        if let Some(&tell) = moved.last() {
+            libc::write(tell, said.as_ptr().cast(), said.len());
         }
         libc::_exit(127)
     }
