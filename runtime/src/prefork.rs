@@ -199,7 +199,7 @@ struct Master<'a, T: Transport, M: Mixin, H, K: Hooks> {
     /// Where to say this master serves, when an upgrade started it.
     ready_pipe: Option<UnixStream>,
     /// The program as it was started, for SIGUSR2 (an error: why it cannot upgrade).
-    program: io::Result<Program>,
+    program: io::Result<&'static Program>,
     /// The new master a SIGUSR2 started, until it serves or fails.
     successor: Option<Successor>,
     /// The new master serves: this one stops, leaving it the socket.

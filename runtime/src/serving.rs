@@ -55,8 +55,7 @@ pub(crate) fn accept<T: Transport>(
         Ok(None) => Accepted::Nothing,
         Err(e) if is_out_of_fds(&e) => Accepted::OutOfFds,
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Accepted::Interrupted,
-        // A client that reset before we accepted it, an interrupted wait, or another
-        // passing error: skip it.
+        // A client that reset before we accepted it, or another passing error: skip it.
         Err(_) => Accepted::Nothing,
     }
 }

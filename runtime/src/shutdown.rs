@@ -10,10 +10,10 @@ use crate::blocked::{Blocked, Registration};
 use crate::inflight::{InFlight, Stats};
 use crate::wake::WakeSocket;
 
-#[derive(Debug)]
 /// Laid out with the request counters first (`repr(C)`, and first in `InFlight`), next to
 /// the `Arc`'s reference counts: both are written on every request, and after a `fork` (a
 /// `Forking` server's) each page written is a copy-on-write fault, one page rather than two.
+#[derive(Debug)]
 #[repr(C)]
 struct HandleState {
     in_flight: InFlight,

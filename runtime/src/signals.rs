@@ -93,8 +93,8 @@ where
             deadline: Cell::new(None),
         };
         // A server whose serving thread only forks (`Forking`) watches the signals itself, at
-        // every turn of its loop, while it serves: a second thread would make every `fork` take the C
-        // library's multi-threaded path (its allocator's locks taken and given back around
+        // every turn of its loop, while it serves: a second thread would make every `fork`
+        // take the C library's multi-threaded path (its allocator's locks taken and given back around
         // each fork, and the pages they sit on copied). A watchdog to ping needs the thread.
         let inline = M::RUNS_IN_CHILDREN && notifier.and_then(|n| n.watchdog_interval()).is_none();
         thread::scope(|scope| {

@@ -23,7 +23,6 @@ pub(crate) const READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// The program as it was started: the path of its file then (a new build replaces the
 /// file at that path; `/proc/self/exe` goes on naming the old one) and its arguments.
-#[derive(Clone)]
 pub(crate) struct Program {
     path: CString,
     args: Vec<CString>,
@@ -37,14 +36,13 @@ impl Program {
     /// it announces anything, since a new build may replace the file as soon as it has, and
     /// the kernel's name for a replaced file is its path with ` (deleted)` after it.
     pub(crate) fn remember() {
-        PROGRAM.get_or_init(|| Self::read().map_err(|e| e.to_string()));
+        let _ = Self::current();
     }
 
     /// The program as [`remember`](Program::remember) read it (read now if it was not).
-    pub(crate) fn current() -> io::Result<Program> {
-        Self::remember();
-        match PROGRAM.get().expect("remembered above") {
-            Ok(program) => Ok(program.clone()),
+    pub(crate) fn current() -> io::Result<&'static Program> {
+        match PROGRAM.get_or_init(|| Self::read().map_err(|e| e.to_string())) {
+            Ok(program) => Ok(program),
             Err(e) => Err(io::Error::other(e.clone())),
         }
     }

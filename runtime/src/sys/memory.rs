@@ -22,7 +22,7 @@ unsafe impl Sync for WipedOnFork {}
 impl WipedOnFork {
     /// Maps the memory (at least one page).
     pub(crate) fn new(len: usize) -> io::Result<WipedOnFork> {
-        let bytes = len.max(1) * std::mem::size_of::<AtomicI32>();
+        let bytes = Self::bytes_for(len);
         // SAFETY: a new private anonymous mapping, which no other value refers to.
         let start = unsafe {
             libc::mmap(
@@ -49,8 +49,9 @@ impl WipedOnFork {
         Ok(mapped)
     }
 
-    fn bytes(&self) -> usize {
-        self.len.max(1) * std::mem::size_of::<AtomicI32>()
+    /// The mapping's length for `len` atomics (never 0, which `mmap` refuses).
+    fn bytes_for(len: usize) -> usize {
+        len.max(1) * std::mem::size_of::<AtomicI32>()
     }
 }
 
@@ -66,7 +67,7 @@ impl std::ops::Deref for WipedOnFork {
 impl Drop for WipedOnFork {
     fn drop(&mut self) {
         // SAFETY: the mapping is this value's; no reference to it outlives `self`.
-        unsafe { libc::munmap(self.start.as_ptr().cast(), self.bytes()) };
+        unsafe { libc::munmap(self.start.as_ptr().cast(), Self::bytes_for(self.len)) };
     }
 }
 

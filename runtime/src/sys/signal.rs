@@ -104,17 +104,11 @@ pub(crate) fn interrupt_on_signal(
     timer: Arc<WakeTimer>,
     owner: libc::pid_t,
 ) -> io::Result<signal_hook::SigId> {
-    let action = move || {
-        if super::getpid() == owner {
-            flag.store(true, Ordering::SeqCst);
-            timer.arm();
-        } else {
-            let _ = signal_hook::low_level::emulate_default_handler(signal);
-        }
-    };
-    // SAFETY: the action is async-signal-safe: getpid, an atomic store, timer_settime, and
-    // signal-hook's emulation of the default action (sigaction, sigprocmask, raise).
-    unsafe { signal_hook::low_level::register(signal, action) }
+    // An atomic store and timer_settime: async-signal-safe.
+    in_process_on_signal(signal, owner, move || {
+        flag.store(true, Ordering::SeqCst);
+        timer.arm();
+    })
 }
 
 /// Has `signal` send a byte on `socket` while the process is `owner`, and take its default
@@ -125,15 +119,26 @@ pub(crate) fn send_in_process_on_signal(
     socket: UnixStream,
     owner: libc::pid_t,
 ) -> io::Result<signal_hook::SigId> {
+    // A send: async-signal-safe.
+    in_process_on_signal(signal, owner, move || send_byte(&socket))
+}
+
+/// Has `signal` run `here` while the process is `owner`, and take its default action in any
+/// process forked from it. `here` must be async-signal-safe (both callers' are).
+fn in_process_on_signal(
+    signal: libc::c_int,
+    owner: libc::pid_t,
+    here: impl Fn() + Send + Sync + 'static,
+) -> io::Result<signal_hook::SigId> {
     let action = move || {
         if super::getpid() == owner {
-            send_byte(&socket);
+            here();
         } else {
             let _ = signal_hook::low_level::emulate_default_handler(signal);
         }
     };
-    // SAFETY: the action is async-signal-safe: getpid, send, and signal-hook's emulation of
-    // the default action (sigaction, sigprocmask, raise).
+    // SAFETY: the action is async-signal-safe: getpid, `here` (the callers' contract), and
+    // signal-hook's emulation of the default action (sigaction, sigprocmask, raise).
     unsafe { signal_hook::low_level::register(signal, action) }
 }
 
