@@ -1,5 +1,5 @@
 //! Signals routed to sockets (signal-hook's self-pipe: the handler only writes a byte), to a
-//! serving thread's interruption, or to an async-signal-safe action of the crate's.
+//! serving thread's interruption.
 
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -40,14 +40,6 @@ pub(crate) fn route_here(
     writer: UnixStream,
 ) -> io::Result<SignalRegistration> {
     sys::send_in_process_on_signal(signal, writer, sys::getpid()).map(SignalRegistration)
-}
-
-/// Has `signal` run `action`, until the registration is dropped.
-pub(crate) fn run(
-    signal: libc::c_int,
-    action: Arc<dyn sys::SignalAction>,
-) -> io::Result<SignalRegistration> {
-    sys::run_on_signal(signal, action).map(SignalRegistration)
 }
 
 /// Has `signal` set `flag` and arm `timer` (which interrupts the thread that made it) in

@@ -24,6 +24,7 @@ use crate::job::RequestJob;
 use crate::mixin::{Job, Mixin, Seat};
 use crate::poll;
 use crate::server::{Context, Server};
+use crate::sys;
 use crate::transport::Transport;
 use crate::RequestHandler;
 
@@ -196,6 +197,10 @@ where
         let wake_fd = handle.wake().fd();
         let never_over = AtomicBool::new(false);
         let waiter = handle.register_waiter()?;
+        // A thread that forks takes `SIGCHLD` on a stack its children do not share.
+        let _signal_stack = M::RUNS_IN_CHILDREN
+            .then(sys::SignalStack::set)
+            .transpose()?;
         let reported_out_of_fds = AtomicBool::new(false);
         let mut paused_until: Option<Instant> = None;
         // Housekeeping first: wake-ups that came between two runs were drained when the last

@@ -12,9 +12,8 @@ use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
-use crate::routes::{self, SignalRegistration};
 use crate::shutdown::ServerHandle;
-use crate::sys::{self, SignalAction, WipedOnFork};
+use crate::sys::{self, ChildSignalAction, SignalAction, WipedOnFork};
 
 /// The table's first slots: how many children it holds, one past the highest slot ever
 /// used (scans stop there), how many `SIGCHLD`s came, and whether the server is stopping;
@@ -35,7 +34,7 @@ const MOST: usize = 1 << 22;
 #[derive(Debug)]
 pub(crate) struct Children {
     table: Arc<Table>,
-    _sigchld: SignalRegistration,
+    _sigchld: ChildSignalAction,
 }
 
 #[derive(Debug)]
@@ -56,7 +55,7 @@ impl Children {
             server,
         });
         Ok(Children {
-            _sigchld: routes::run(libc::SIGCHLD, table.clone())?,
+            _sigchld: sys::run_on_child_signal(table.clone())?,
             table,
         })
     }

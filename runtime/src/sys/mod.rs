@@ -4,15 +4,16 @@
 //! a forked child does first, `waitpid`, `kill`), reads into a buffer's uninitialised spare
 //! capacity, and the stream views that rfile and wfile read and write through; `signal`:
 //! the actions signal handlers run, and a timer that interrupts a thread's blocking call;
-//! `memory`: memory a forked child does not share.
+//! `child_signal`: `SIGCHLD`'s own handler and the stack it runs on; `memory`: memory a
+//! forked child does not share.
 
+mod child_signal;
 mod memory;
 mod signal;
 
+pub(crate) use child_signal::{run_on_child_signal, ChildSignalAction, SignalStack};
 pub(crate) use memory::WipedOnFork;
-pub(crate) use signal::{
-    interrupt_on_signal, run_on_signal, send_in_process_on_signal, SignalAction, WakeTimer,
-};
+pub(crate) use signal::{interrupt_on_signal, send_in_process_on_signal, SignalAction, WakeTimer};
 
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};

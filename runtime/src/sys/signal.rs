@@ -15,7 +15,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// What a signal does in this process, run by signal-hook's handler.
+/// What a signal does in this process, run by a signal handler (`SIGCHLD`'s own).
 ///
 /// # Safety
 /// `run` is called in a signal handler, on whichever thread took the signal, maybe while
@@ -24,15 +24,6 @@ use std::sync::Arc;
 pub(crate) unsafe trait SignalAction: Send + Sync + 'static {
     /// Does what the signal asks.
     fn run(&self);
-}
-
-/// Has `signal` run `action`, until the returned registration is unregistered.
-pub(crate) fn run_on_signal(
-    signal: libc::c_int,
-    action: Arc<dyn SignalAction>,
-) -> io::Result<signal_hook::SigId> {
-    // SAFETY: the action is async-signal-safe (the contract of `SignalAction`).
-    unsafe { signal_hook::low_level::register(signal, move || action.run()) }
 }
 
 /// A timer that sends the wake signal to the thread that made it, armed from a signal
