@@ -59,15 +59,76 @@ fn guarded(stage: Stage, f: impl FnOnce() -> HandlerResult) -> Result<(), Reques
     }
 }
 
+/// Creates the handler value for each request.
+pub(crate) type Factory<H> = Box<dyn Fn() -> H + Send + Sync>;
+
+/// What a server calls once per request to make its handler (see [`MakeHandler`]).
+pub struct HandlerFactory<H>(Making<H>);
+
+enum Making<H> {
+    /// `H::default`, through a function of the request's code section: a forked child's
+    /// call runs no code of another page (a closure's call shim is wherever the compiler
+    /// put it, and costs the child a page fault).
+    Default(fn() -> H),
+    /// Any function or closure.
+    Function(Factory<H>),
+}
+
+impl<H> HandlerFactory<H> {
+    /// A factory that calls `make` for each request.
+    pub fn new(make: impl Fn() -> H + Send + Sync + 'static) -> HandlerFactory<H> {
+        HandlerFactory(Making::Function(Box::new(make)))
+    }
+
+    /// A factory calling the boxed `make`.
+    pub(crate) fn boxed(make: Factory<H>) -> HandlerFactory<H> {
+        HandlerFactory(Making::Function(make))
+    }
+
+    /// A factory that makes each handler with `H::default()`.
+    pub fn default_handler() -> HandlerFactory<H>
+    where
+        H: Default,
+    {
+        HandlerFactory(Making::Default(make_default::<H>))
+    }
+
+    /// Makes one handler.
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
+    pub(crate) fn make(&self) -> H {
+        match &self.0 {
+            Making::Default(make) => make(),
+            Making::Function(make) => make(),
+        }
+    }
+}
+
+impl<H> std::fmt::Debug for HandlerFactory<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Making::Default(_) => "HandlerFactory(default)",
+            Making::Function(_) => "HandlerFactory(..)",
+        })
+    }
+}
+
+/// `H::default()`, in the request's code section.
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
+fn make_default<H: Default>() -> H {
+    H::default()
+}
+
 /// Creates a handler and runs it on `request` with Python's rules: setup, then handle, then
 /// finish even if handle failed. Returns the first failure.
 #[allow(unsafe_code)]
 #[link_section = "socketserver_request"]
 pub(crate) fn run_handler<R, H: RequestHandler<R>>(
-    create: &(dyn Fn() -> H + Send + Sync),
+    create: &HandlerFactory<H>,
     request: &mut R,
 ) -> Result<(), RequestError> {
-    let mut handler = match catch_unwind(AssertUnwindSafe(create)) {
+    let mut handler = match catch_unwind(AssertUnwindSafe(|| create.make())) {
         Ok(handler) => handler,
         Err(payload) => return Err(RequestError::panic(Stage::Create, payload)),
     };

@@ -76,7 +76,7 @@ pub use address::{SocketAddress, UnixAddress};
 pub use aliases::*;
 pub use config::ServerConfig;
 pub use error::{BoxError, HandlerResult, RequestError, Stage};
-pub use handler::RequestHandler;
+pub use handler::{HandlerFactory, RequestHandler};
 pub use hooks::{DefaultHooks, Hooks};
 pub use inflight::Stats;
 pub use request::{

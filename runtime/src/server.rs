@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::address::SocketAddress;
 use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
-use crate::handler::{run_handler, RequestHandler};
+use crate::handler::{run_handler, Factory, HandlerFactory, RequestHandler};
 use crate::hooks::{DefaultHooks, Hooks};
 use crate::lock::lock;
 use crate::mixin::{Mixin, Waker};
@@ -22,12 +22,9 @@ use crate::transport::{BindAddress, Transport};
 /// Requests taken off the socket when it stopped listening, still to be served.
 pub(crate) type Drained<I> = std::sync::Mutex<Vec<(I, SocketAddress)>>;
 
-/// Creates the handler value for each request.
-type Factory<H> = Box<dyn Fn() -> H + Send + Sync>;
-
 /// What every request needs from its server, shared with the threads or children that run it.
 pub(crate) struct Context<H, K> {
-    create: Factory<H>,
+    create: HandlerFactory<H>,
     pub(crate) hooks: K,
     pub(crate) config: ServerConfig,
     pub(crate) handle: ServerHandle,
@@ -112,7 +109,7 @@ impl<H, K: Hooks> Context<H, K> {
             }
             report(error)
         };
-        let handled = run_handler(&*self.create, &mut request).map_err(report);
+        let handled = run_handler(&self.create, &mut request).map_err(report);
         drop(attached); // forgotten before the connection can close
         let closed = T::close_request(&mut request);
         let ok = match (handled, closed) {
@@ -200,8 +197,8 @@ type ServerTypes<T, M, H> = fn() -> (T, M, H);
 
 /// How a [`Builder`] makes the handler of each request.
 pub trait MakeHandler<H> {
-    /// Turns this into the function called once per request.
-    fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync>;
+    /// Turns this into what is called once per request.
+    fn into_factory(self) -> HandlerFactory<H>;
 }
 
 /// Each request gets `H::default()` (a [`Builder`] without [`Builder::handler`]).
@@ -209,8 +206,8 @@ pub trait MakeHandler<H> {
 pub struct DefaultHandler;
 
 impl<H: Default + 'static> MakeHandler<H> for DefaultHandler {
-    fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync> {
-        Box::new(H::default)
+    fn into_factory(self) -> HandlerFactory<H> {
+        HandlerFactory::default_handler()
     }
 }
 
@@ -228,15 +225,15 @@ impl<H> std::fmt::Debug for MadeBy<H> {
 }
 
 impl<H> MakeHandler<H> for MadeBy<H> {
-    fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync> {
-        self.0
+    fn into_factory(self) -> HandlerFactory<H> {
+        HandlerFactory::boxed(self.0)
     }
 }
 
 impl<H: Clone + Send + Sync + 'static> MakeHandler<H> for Prototype<H> {
-    fn into_factory(self) -> Box<dyn Fn() -> H + Send + Sync> {
+    fn into_factory(self) -> HandlerFactory<H> {
         let prototype = self.0;
-        Box::new(move || prototype.clone())
+        HandlerFactory::new(move || prototype.clone())
     }
 }
 
@@ -439,7 +436,7 @@ where
 }
 
 /// What a server is made of besides its socket: config, handler factory, hooks, layers.
-type Parts<H, K> = (ServerConfig, Factory<H>, K, Layering);
+type Parts<H, K> = (ServerConfig, HandlerFactory<H>, K, Layering);
 
 fn bind_server<T, M, H, K, A>(address: &A, parts: Parts<H, K>) -> io::Result<Server<T, M, H, K>>
 where
