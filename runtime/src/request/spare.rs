@@ -11,6 +11,10 @@ use std::cell::Cell;
 thread_local! {
     static READ: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
     static REPLY: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
+    /// The capacities of the spare buffers (0: none), read without taking them: readying a
+    /// thread that has them then writes nothing (see [`prepare`]).
+    static READ_CAPACITY: Cell<usize> = const { Cell::new(0) };
+    static REPLY_CAPACITY: Cell<usize> = const { Cell::new(0) };
     /// False on a thread that serves one request and ends. (No destructor: reading it
     /// registers nothing.)
     static KEEPS: Cell<bool> = const { Cell::new(true) };
@@ -30,6 +34,7 @@ pub(crate) fn take(capacity: usize) -> Vec<u8> {
     if !KEEPS.get() {
         return Vec::with_capacity(capacity);
     }
+    READ_CAPACITY.set(0);
     match READ.take() {
         Some(buf) if buf.capacity() == capacity => buf,
         _ => Vec::with_capacity(capacity),
@@ -39,6 +44,7 @@ pub(crate) fn take(capacity: usize) -> Vec<u8> {
 /// Keeps `buf` as the thread's spare read buffer.
 pub(crate) fn keep(buf: Vec<u8>) {
     if buf.capacity() > 0 && KEEPS.get() {
+        READ_CAPACITY.set(buf.capacity());
         READ.set(Some(buf));
     }
 }
@@ -50,6 +56,7 @@ pub(crate) fn take_reply() -> Vec<u8> {
     if !KEEPS.get() {
         return Vec::new();
     }
+    REPLY_CAPACITY.set(0);
     let mut buf = REPLY.take().unwrap_or_default();
     buf.clear();
     buf
@@ -58,6 +65,7 @@ pub(crate) fn take_reply() -> Vec<u8> {
 /// Keeps `buf` as the thread's spare reply buffer.
 pub(crate) fn keep_reply(buf: Vec<u8>) {
     if buf.capacity() > 0 && KEEPS.get() {
+        REPLY_CAPACITY.set(buf.capacity());
         REPLY.set(Some(buf));
     }
 }
@@ -69,13 +77,14 @@ const REPLY_ROOM: usize = 8 * 1024;
 /// read buffer of `read` bytes (if any) and a reply buffer (if `reply`): the slots set up
 /// (a child that registered their destructors itself would page the dynamic loader in, a
 /// dozen page faults) and the buffers allocated (a child that allocated would write to the
-/// allocator's pages).
+/// allocator's pages). A thread whose buffers are ready already writes nothing: after its
+/// previous `fork`, each page it writes is a copy-on-write fault.
 pub(crate) fn prepare(read: Option<usize>, reply: bool) {
     match read {
-        Some(capacity) => keep(take(capacity)),
-        None => READ.with(|_| ()),
+        Some(capacity) if READ_CAPACITY.get() != capacity => keep(take(capacity)),
+        _ => READ.with(|_| ()),
     }
-    if reply {
+    if reply && REPLY_CAPACITY.get() < REPLY_ROOM {
         let mut buf = take_reply();
         buf.reserve(REPLY_ROOM);
         keep_reply(buf);
