@@ -41,7 +41,7 @@ struct Thread {
     /// 1 while in (or about to enter) the blocking call. Written twice per request, so in
     /// memory a forked child does not share (a `Forking` server's serving thread forks
     /// between two waits, and the page would be copied on the first write after each fork).
-    waiting: WipedOnFork,
+    waiting: WipedOnFork<AtomicI32>,
 }
 
 impl Thread {

@@ -2,12 +2,14 @@
 //! waited for (graceful close), and cut (their sockets shut down so blocked reads return).
 
 use std::cell::Cell;
+use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::lock::lock;
+use crate::sys::WipedOnFork;
 use crate::wake::WakeSocket;
 
 /// Shards of the in-flight table: each thread admits into its own (by a number it takes
@@ -19,7 +21,6 @@ const SHARDS: usize = 16;
 /// connection of each while its handler runs (datagram requests have none: they cannot
 /// linger on a client).
 #[derive(Debug)]
-#[repr(C)] // `counters` first: see `HandleState`
 pub(crate) struct InFlight {
     counters: Counters,
     /// `max_connections`; 0 for no limit.
@@ -84,22 +85,58 @@ impl Requests {
     }
 }
 
-/// What the server has done so far; read with [`ServerHandle::stats`](crate::ServerHandle::stats).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub accepted: AtomicU64,
-    pub rejected: AtomicU64,
-    pub completed: AtomicU64,
-    pub failed: AtomicU64,
-    pub cut: AtomicU64,
-    pub dropped_replies: AtomicU64,
-    pub refused_by_layer: AtomicU64,
-    pub failed_handshakes: AtomicU64,
+/// One of a server's [`Counters`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Counter {
+    Accepted,
+    Rejected,
+    Completed,
+    Failed,
+    Cut,
+    DroppedReplies,
+    RefusedByLayer,
+    FailedHandshakes,
+}
+
+/// What the server has done so far, one atomic per [`Counter`]; read with
+/// [`ServerHandle::stats`](crate::ServerHandle::stats).
+///
+/// They live in memory a forked process does not share ([`WipedOnFork`]): a `Forking`
+/// server's parent counts every request after its `fork` without the page fault a shared
+/// page would cost it, and a process forked from the server's (a request's child) finds
+/// them at zero: its requests are not the server's.
+#[derive(Debug)]
+pub(crate) struct Counters(WipedOnFork<AtomicU64>);
+
+impl Counters {
+    fn new() -> io::Result<Counters> {
+        WipedOnFork::new(Counter::FailedHandshakes as usize + 1).map(Counters)
+    }
+
+    /// Counts a request that ended, as completed when `ok`, else as failed; returns `ok`.
+    pub(crate) fn record_end(&self, ok: bool) -> bool {
+        let counter = if ok {
+            Counter::Completed
+        } else {
+            Counter::Failed
+        };
+        self[counter].fetch_add(1, Ordering::Relaxed);
+        ok
+    }
+}
+
+impl std::ops::Index<Counter> for Counters {
+    type Output = AtomicU64;
+
+    fn index(&self, counter: Counter) -> &AtomicU64 {
+        &self.0[counter as usize]
+    }
 }
 
 /// A snapshot of a server's counters. For `Forking`, requests run in child processes:
 /// `active` counts none of them, and `completed` / `failed` are counted from the children's
-/// exit statuses as they are reaped.
+/// exit statuses as they are reaped. A process forked from the server's (a request's
+/// child among them) sees every counter at zero: its requests are not the server's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -190,18 +227,9 @@ fn own_shard() -> usize {
     })
 }
 
-impl Counters {
-    /// Counts a request that ended, as completed when `ok`, else as failed; returns `ok`.
-    pub(crate) fn record_end(&self, ok: bool) -> bool {
-        let counter = if ok { &self.completed } else { &self.failed };
-        counter.fetch_add(1, Ordering::Relaxed);
-        ok
-    }
-}
-
 impl InFlight {
-    pub(crate) fn new(limit: usize) -> InFlight {
-        InFlight {
+    pub(crate) fn new(limit: usize) -> io::Result<InFlight> {
+        Ok(InFlight {
             limit,
             shards: Default::default(),
             active: AtomicUsize::new(0),
@@ -209,8 +237,8 @@ impl InFlight {
             waiters: AtomicUsize::new(0),
             idle: Mutex::new(()),
             changed: Condvar::new(),
-            counters: Counters::default(),
-        }
+            counters: Counters::new()?,
+        })
     }
 
     /// True when `max_connections` requests are in flight: the serving loop stops accepting.
@@ -240,7 +268,7 @@ impl InFlight {
         // Read under the shard's lock, which `cut` takes after setting the flag: either
         // this sees the flag, or `cut` sees the connection.
         if let (Some(fd), true) = (connection, self.is_cut()) {
-            self.counters.cut.fetch_add(1, Ordering::SeqCst);
+            self.counters[Counter::Cut].fetch_add(1, Ordering::SeqCst);
             shut_down(fd);
         }
         if let Some(slot) = requests.get_mut(id.slot) {
@@ -299,7 +327,7 @@ impl InFlight {
             // Counted before they are shut down: a handler whose connection is cut ends at
             // once, and whoever waits for it (a graceful close) must find it counted.
             let n = requests.connections().count();
-            self.counters.cut.fetch_add(n as u64, Ordering::SeqCst);
+            self.counters[Counter::Cut].fetch_add(n as u64, Ordering::SeqCst);
             requests.connections().for_each(shut_down);
             cut += n;
         }
@@ -312,15 +340,15 @@ impl InFlight {
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.counters;
         Stats {
-            accepted: c.accepted.load(Ordering::Relaxed),
+            accepted: c[Counter::Accepted].load(Ordering::Relaxed),
             active: self.active() as u64,
-            completed: c.completed.load(Ordering::Relaxed),
-            failed: c.failed.load(Ordering::Relaxed),
-            rejected: c.rejected.load(Ordering::Relaxed),
-            cut: c.cut.load(Ordering::Relaxed),
-            dropped_replies: c.dropped_replies.load(Ordering::Relaxed),
-            refused_by_layer: c.refused_by_layer.load(Ordering::Relaxed),
-            failed_handshakes: c.failed_handshakes.load(Ordering::Relaxed),
+            completed: c[Counter::Completed].load(Ordering::Relaxed),
+            failed: c[Counter::Failed].load(Ordering::Relaxed),
+            rejected: c[Counter::Rejected].load(Ordering::Relaxed),
+            cut: c[Counter::Cut].load(Ordering::Relaxed),
+            dropped_replies: c[Counter::DroppedReplies].load(Ordering::Relaxed),
+            refused_by_layer: c[Counter::RefusedByLayer].load(Ordering::Relaxed),
+            failed_handshakes: c[Counter::FailedHandshakes].load(Ordering::Relaxed),
         }
     }
 }
@@ -362,7 +390,7 @@ mod tests {
         use std::os::unix::net::UnixStream;
         use std::time::Duration;
 
-        let in_flight = Arc::new(InFlight::new(0));
+        let in_flight = Arc::new(InFlight::new(0).unwrap());
         let wake = Arc::new(WakeSocket::new().unwrap());
         let mut peers = Vec::new();
         let mut ours_all = Vec::new();
@@ -405,7 +433,7 @@ mod tests {
     fn waiting_for_idle_returns_when_the_last_request_ends() {
         use std::time::Duration;
 
-        let in_flight = Arc::new(InFlight::new(0));
+        let in_flight = Arc::new(InFlight::new(0).unwrap());
         let wake = Arc::new(WakeSocket::new().unwrap());
         let ids = [in_flight.admit(), in_flight.admit()];
         let releasing = {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::address::SocketAddress;
 use crate::admission::Admission;
 use crate::hooks::Hooks;
+use crate::inflight::Counter;
 use crate::mixin::Job;
 use crate::server::{Context, Ended};
 use crate::shutdown::ServerHandle;
@@ -47,8 +48,9 @@ pub(crate) struct RequestJob<'a, T: Transport, H, K> {
     context: Shared<'a, Context<H, K>>,
     incoming: T::Incoming,
     client_address: SocketAddress,
-    /// The request's handle on its server, cloned here (before a fork: see `run_in_child`).
-    server: ServerHandle,
+    /// The request's handle on its server, cloned here; `None` when the mixin runs requests
+    /// in child processes, where the request takes an uncounted copy (see `run_in_child`).
+    server: Option<ServerHandle>,
     /// In the in-flight table from now on; `None` when the mixin runs requests in child
     /// processes, which it limits and counts itself (`Mixin::RUNS_IN_CHILDREN`).
     admission: Option<Admission>,
@@ -70,9 +72,9 @@ where
         tracked: bool,
     ) -> Option<Self> {
         let counters = context.handle.in_flight().counters();
-        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        counters[Counter::Accepted].fetch_add(1, Ordering::Relaxed);
         if !context.hooks.verify_request(client_address) {
-            counters.rejected.fetch_add(1, Ordering::Relaxed);
+            counters[Counter::Rejected].fetch_add(1, Ordering::Relaxed);
             T::reject(incoming);
             return None;
         }
@@ -81,7 +83,7 @@ where
             // `max_connections` holds before the job starts, and a graceful close waits
             // for it.
             admission: tracked.then(|| Admission::new(context.handle.clone())),
-            server: context.handle.clone(),
+            server: tracked.then(|| context.handle.clone()),
             context: Shared::Lent(context),
             incoming,
             client_address: client_address.clone(),
@@ -104,18 +106,20 @@ where
     K: Hooks,
 {
     /// Serves the request (its connection recorded for a cut while it runs, when it is in
-    /// the in-flight table); gives back what ending it takes: the server's state, the
-    /// admission and how it ended.
+    /// the in-flight table), with `server` as its handle on its server when it has none of
+    /// its own; gives back what ending it takes: the server's state, the admission and how
+    /// it ended.
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
-    fn serve(self) -> Served<'a, T, H, K> {
+    fn serve(self, server: impl FnOnce(&ServerHandle) -> ServerHandle) -> Served<'a, T, H, K> {
         let RequestJob {
             context,
             incoming,
             client_address,
-            server,
+            server: own,
             admission,
         } = self;
+        let server = own.unwrap_or_else(|| server(&context.handle));
         let attach = |fd| admission.as_ref().map(|a| a.attach(fd));
         let ended = context.serve::<T, _>(incoming, client_address, server, attach);
         (context, admission, ended)
@@ -139,7 +143,7 @@ where
     }
 
     fn run(self) -> bool {
-        let (context, admission, ended) = self.serve();
+        let (context, admission, ended) = self.serve(ServerHandle::clone);
         let ok = ended.ok();
         // A refusal is counted apart; the rest as completed or failed.
         let counted = admission.is_some() && !matches!(ended, Ended::Refused(_));
@@ -163,7 +167,10 @@ where
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
     fn run_in_child(self) -> bool {
-        let (context, admission, ended) = self.serve();
+        // SAFETY: the copy lives in the request, which is forgotten below, before `context`
+        // (which holds the server's own handle) is; the child exits next.
+        let uncounted = |handle: &ServerHandle| unsafe { handle.uncounted_copy() };
+        let (context, admission, ended) = self.serve(uncounted);
         let ok = ended.ok();
         // The child exits next: its copies of the connection and of the server's state go
         // with it, unwritten.

@@ -29,11 +29,13 @@
 //! ```
 
 #![warn(missing_docs)]
-// `unsafe` lives in `sys` alone. The lint also counts `#[link_section]`, which the functions
-// a request runs carry (`socketserver_request`, each with its `allow`): in one section of
-// their own they are one or two 64 KiB windows of the program's code instead of seven, and
-// each window a forked child runs is a page fault (`fork` copies no page-table entries of
-// the program's code). BENCHMARKS.md has the figures.
+// `unsafe` lives in `sys`, but for the uncounted copy of a server's handle that a forked
+// child's request takes (`ServerHandle::uncounted_copy`, called in `job.rs`: the child never
+// drops it, and writing the count would cost it a page fault). The lint also counts
+// `#[link_section]`, which the functions a request runs carry (`socketserver_request`, each
+// with its `allow`): in one section of their own they are one or two 64 KiB windows of the
+// program's code instead of seven, and each window a forked child runs is a page fault
+// (`fork` copies no page-table entries of the program's code). BENCHMARKS.md has the figures.
 #![deny(unsafe_code)]
 
 mod activation;

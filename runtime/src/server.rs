@@ -12,6 +12,7 @@ use crate::config::ServerConfig;
 use crate::error::{RequestError, Stage};
 use crate::handler::{run_handler, Factory, HandlerFactory, RequestHandler};
 use crate::hooks::{DefaultHooks, Hooks};
+use crate::inflight::Counter;
 use crate::lock::lock;
 use crate::mixin::{Mixin, Waker};
 use crate::proxy::ProxyLayer;
@@ -86,10 +87,7 @@ impl<H, K: Hooks> Context<H, K> {
         if !self.layers.is_empty() {
             if let Err(e) = T::open_layers(&mut request, &self.layers) {
                 drop(attached);
-                self.handle
-                    .in_flight()
-                    .counters()
-                    .refused_by_layer
+                self.handle.in_flight().counters()[Counter::RefusedByLayer]
                     .fetch_add(1, Ordering::Relaxed);
                 crate::report::debug(format_args!(
                     "connection from {client_address} refused before its handler: {e}"

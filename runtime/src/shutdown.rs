@@ -3,18 +3,15 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use crate::address::SocketAddress;
 use crate::blocked::{Blocked, Registration};
 use crate::inflight::{InFlight, Stats};
+use crate::sys::CountedArc;
 use crate::wake::WakeSocket;
 
-/// Laid out with the request counters first (`repr(C)`, and first in `InFlight`), next to
-/// the `Arc`'s reference counts: both are written on every request, and after a `fork` (a
-/// `Forking` server's) each page written is a copy-on-write fault, one page rather than two.
 #[derive(Debug)]
-#[repr(C)]
 struct HandleState {
     in_flight: InFlight,
     shutdown_requested: AtomicBool,
@@ -66,7 +63,7 @@ impl std::fmt::Debug for Reloader {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
-    state: Arc<HandleState>,
+    state: CountedArc<HandleState>,
 }
 
 impl ServerHandle {
@@ -76,16 +73,30 @@ impl ServerHandle {
         socket: RawFd,
     ) -> io::Result<ServerHandle> {
         Ok(ServerHandle {
-            state: Arc::new(HandleState {
+            state: CountedArc::new(HandleState {
                 shutdown_requested: AtomicBool::new(false),
                 wake: WakeSocket::new()?,
                 server_address,
-                in_flight: InFlight::new(max_connections),
+                in_flight: InFlight::new(max_connections)?,
                 blocked: Blocked::new(socket),
                 reloader: OnceLock::new(),
                 workers: std::sync::Mutex::new(Stats::default()),
             }),
         })
+    }
+
+    /// This handle once more, for a request in a forked child, without writing its count
+    /// (a page the child shares with its parent): see [`CountedArc`].
+    ///
+    /// # Safety
+    /// The copy must not outlive every counted handle (as in a forked child that exits
+    /// without returning to where the server's own handle is dropped).
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn uncounted_copy(&self) -> ServerHandle {
+        ServerHandle {
+            // SAFETY: the caller's.
+            state: unsafe { self.state.uncounted_copy() },
+        }
     }
 
     /// The hard stop: shuts down the connection of every request in flight in this process,
@@ -221,21 +232,5 @@ impl ServerHandle {
     pub(crate) fn clear_shutdown(&self) {
         self.state.wake.drain();
         self.state.shutdown_requested.store(false, Ordering::SeqCst);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::inflight::Counters;
-
-    #[test]
-    fn the_counters_follow_the_reference_counts() {
-        let address = SocketAddress::Inet("127.0.0.1:0".parse().unwrap());
-        let handle = ServerHandle::new(address, 0, -1).unwrap();
-        let counts = Arc::as_ptr(&handle.state) as usize - 2 * std::mem::size_of::<usize>();
-        let counters = handle.in_flight().counters() as *const Counters as usize;
-        let end = counters + std::mem::size_of::<Counters>();
-        assert!(end - counts <= 96, "{} bytes apart", end - counts);
     }
 }

@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::hooks::Hooks;
+use crate::inflight::Counter;
 use crate::lock::lock;
 use crate::mixin::Mixin;
 use crate::poll;
@@ -93,7 +94,7 @@ where
         }
         let stopped = self.mixin.stop(deadline);
         let counters = handle.in_flight().counters();
-        counters.cut.fetch_add(stopped as u64, Ordering::Relaxed);
+        counters[Counter::Cut].fetch_add(stopped as u64, Ordering::Relaxed);
         // Requests still queued for a pool worker, or not yet started on their thread, are
         // cut as they start: wait for them, so that they are counted too.
         self.mixin.close();
@@ -155,7 +156,7 @@ where
 
     fn count_unserved(&self, n: u64) {
         let counters = self.shared.handle.in_flight().counters();
-        counters.accepted.fetch_add(n, Ordering::Relaxed);
-        counters.cut.fetch_add(n, Ordering::Relaxed);
+        counters[Counter::Accepted].fetch_add(n, Ordering::Relaxed);
+        counters[Counter::Cut].fetch_add(n, Ordering::Relaxed);
     }
 }

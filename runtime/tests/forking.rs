@@ -358,6 +358,32 @@ fn forking_counts_completed_and_failed_from_exit_statuses() {
     assert_eq!(stats.active, 0, "{stats:?}");
 }
 
+/// Answers with what its server's counters say in the child it runs in.
+#[derive(Default)]
+struct ReportStats;
+
+impl RequestHandler<StreamRequest> for ReportStats {
+    fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+        let stats = req.server().stats();
+        Ok(writeln!(req.wfile(), "accepted {}", stats.accepted)?)
+    }
+}
+
+/// A request's child is not its server: the counters it sees are its own (at zero), and
+/// the server counts its children without them.
+#[test]
+fn a_forked_request_sees_its_own_counters_and_the_server_keeps_its_own() {
+    let serving = serve_forking::<ReportStats>();
+    let address = serving.address();
+    for _ in 0..3 {
+        assert_eq!(roundtrip(&address, b""), b"accepted 0\n");
+    }
+    wait_for_no_children(serving.mixin());
+    let stats = serving.handle().stats();
+    assert_eq!((stats.accepted, stats.completed), (3, 3), "{stats:?}");
+    serving.stop().close();
+}
+
 /// Waits until the child `pid` has ended, then checks it was reaped (no zombie left).
 fn assert_reaped(pid: i32) {
     wait_until("the child ends", || {

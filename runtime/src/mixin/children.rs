@@ -39,7 +39,7 @@ pub(crate) struct Children {
 
 #[derive(Debug)]
 struct Table {
-    slots: WipedOnFork,
+    slots: WipedOnFork<AtomicI32>,
     /// The serving loop stops accepting at this many children and waits to be woken.
     limit: usize,
     server: ServerHandle,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use socket2::SockRef;
 
 use crate::address::SocketAddress;
+use crate::inflight::Counter;
 use crate::shutdown::ServerHandle;
 
 /// The server's datagram socket, shared by every request (replies are sent from it).
@@ -152,7 +153,7 @@ impl DatagramRequest {
         if let Err(e) = &sent {
             if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)) {
                 let counters = self.server.in_flight().counters();
-                counters.dropped_replies.fetch_add(1, Ordering::Relaxed);
+                counters[Counter::DroppedReplies].fetch_add(1, Ordering::Relaxed);
                 crate::report::debug(format_args!(
                     "reply to {} dropped: its queue is full",
                     self.client_address

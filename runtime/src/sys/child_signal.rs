@@ -15,7 +15,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{SignalAction, WipedOnFork};
@@ -32,7 +32,7 @@ struct Installed {
     /// The disposition before it, called after the actions.
     previous: libc::sigaction,
     /// One counter: how many handlers are running now (an action is freed only at 0).
-    running: WipedOnFork,
+    running: WipedOnFork<AtomicUsize>,
 }
 
 // SAFETY: `previous` is plain data (a function address, a mask and flags), only read.
@@ -158,7 +158,7 @@ extern "C" fn on_child_signal(
 /// handler then write none of the pages the thread's children share with it.
 pub(crate) struct SignalStack {
     /// Unmapped on drop, after the previous stack is back.
-    _memory: WipedOnFork,
+    _memory: WipedOnFork<AtomicU64>,
     previous: libc::stack_t,
     /// Restored on the thread that set it.
     _this_thread: PhantomData<*const ()>,
@@ -170,7 +170,7 @@ const STACK_BYTES: usize = 64 * 1024;
 impl SignalStack {
     /// Sets the calling thread's alternate signal stack.
     pub(crate) fn set() -> io::Result<SignalStack> {
-        let memory = WipedOnFork::new(STACK_BYTES / std::mem::size_of::<i32>())?;
+        let memory: WipedOnFork<AtomicU64> = WipedOnFork::new(STACK_BYTES / 8)?;
         let stack = libc::stack_t {
             ss_sp: memory.as_ptr().cast_mut().cast(),
             ss_flags: 0,

@@ -1,27 +1,46 @@
 //! Memory of the forking process alone: zeroed atomics that a child forked from it finds
-//! zeroed again.
+//! zeroed again, and reference counts a child does not write.
 
 use std::io;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicI32;
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize};
+use std::sync::Arc;
 
-/// `len` zeroed `AtomicI32`s in pages of their own that a forked child does not share: the
-/// kernel gives the child fresh zeroed pages in their place (`MADV_WIPEONFORK`). So the
-/// parent writes them after a `fork` without the copy-on-write fault that every other page
-/// it writes then costs, and a child sees them as if nothing had been written.
-pub(crate) struct WipedOnFork {
-    start: NonNull<AtomicI32>,
+/// An atomic integer: all-zero bytes are a valid value of it (zero).
+pub(crate) trait Zeroed: private::Sealed + Send + Sync {}
+impl Zeroed for AtomicI32 {}
+impl Zeroed for AtomicU64 {}
+impl Zeroed for AtomicUsize {}
+
+mod private {
+    /// Only the atomics above are [`Zeroed`](super::Zeroed).
+    pub trait Sealed {}
+    impl Sealed for std::sync::atomic::AtomicI32 {}
+    impl Sealed for std::sync::atomic::AtomicU64 {}
+    impl Sealed for std::sync::atomic::AtomicUsize {}
+}
+
+/// `len` zeroed atomics in pages of their own that a forked child
+/// does not share: the kernel gives the child fresh zeroed pages in their place
+/// (`MADV_WIPEONFORK`). So the parent writes them after a `fork` without the copy-on-write
+/// fault that every other page it writes then costs, and a child sees them as if nothing
+/// had been written.
+pub(crate) struct WipedOnFork<A: Zeroed> {
+    start: NonNull<A>,
     len: usize,
+    _atomics: PhantomData<A>,
 }
 
 // SAFETY: the memory is atomics only, owned by the value and unmapped when it drops.
-unsafe impl Send for WipedOnFork {}
+unsafe impl<A: Zeroed> Send for WipedOnFork<A> {}
 // SAFETY: as above: shared access is to atomics.
-unsafe impl Sync for WipedOnFork {}
+unsafe impl<A: Zeroed> Sync for WipedOnFork<A> {}
 
-impl WipedOnFork {
+impl<A: Zeroed> WipedOnFork<A> {
     /// Maps the memory (at least one page).
-    pub(crate) fn new(len: usize) -> io::Result<WipedOnFork> {
+    pub(crate) fn new(len: usize) -> io::Result<WipedOnFork<A>> {
         let bytes = Self::bytes_for(len);
         // SAFETY: a new private anonymous mapping, which no other value refers to.
         let start = unsafe {
@@ -41,6 +60,7 @@ impl WipedOnFork {
             // SAFETY: mmap succeeded: not null.
             start: unsafe { NonNull::new_unchecked(start.cast()) },
             len,
+            _atomics: PhantomData,
         };
         // SAFETY: advice on the mapping just made.
         if unsafe { libc::madvise(start, bytes, libc::MADV_WIPEONFORK) } != 0 {
@@ -51,31 +71,96 @@ impl WipedOnFork {
 
     /// The mapping's length for `len` atomics (never 0, which `mmap` refuses).
     fn bytes_for(len: usize) -> usize {
-        len.max(1) * std::mem::size_of::<AtomicI32>()
+        len.max(1) * std::mem::size_of::<A>()
     }
 }
 
-impl std::ops::Deref for WipedOnFork {
-    type Target = [AtomicI32];
+impl<A: Zeroed> std::ops::Deref for WipedOnFork<A> {
+    type Target = [A];
 
-    fn deref(&self) -> &[AtomicI32] {
-        // SAFETY: `len` atomics, mapped zeroed (a valid `AtomicI32`) while `self` lives.
+    fn deref(&self) -> &[A] {
+        // SAFETY: `len` atomics, mapped zeroed (a valid value: `Zeroed`) while `self` lives.
         unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.len) }
     }
 }
 
-impl Drop for WipedOnFork {
+impl<A: Zeroed> Drop for WipedOnFork<A> {
     fn drop(&mut self) {
         // SAFETY: the mapping is this value's; no reference to it outlives `self`.
         unsafe { libc::munmap(self.start.as_ptr().cast(), Self::bytes_for(self.len)) };
     }
 }
 
-impl std::fmt::Debug for WipedOnFork {
+impl<A: Zeroed> std::fmt::Debug for WipedOnFork<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WipedOnFork")
             .field("len", &self.len)
             .finish()
+    }
+}
+
+/// An `Arc`, or a forked child's copy of one that counts nothing: the child exits without
+/// dropping what it shares with its parent, so a count it wrote would only cost it a
+/// copy-on-write fault, and it takes an uncounted copy instead
+/// ([`uncounted_copy`](Self::uncounted_copy)). Clones of either are counted.
+pub(crate) struct CountedArc<T> {
+    arc: ManuallyDrop<Arc<T>>,
+    /// False for an uncounted copy, whose drop does nothing.
+    counted: bool,
+}
+
+impl<T> CountedArc<T> {
+    pub(crate) fn new(value: T) -> CountedArc<T> {
+        CountedArc {
+            arc: ManuallyDrop::new(Arc::new(value)),
+            counted: true,
+        }
+    }
+
+    /// The same `Arc` once more, without counting it; its drop does nothing.
+    ///
+    /// # Safety
+    /// The copy must not outlive the counted handles that keep the value alive (in a forked
+    /// child that never returns to where they are dropped, nothing outlives them).
+    pub(crate) unsafe fn uncounted_copy(&self) -> CountedArc<T> {
+        CountedArc {
+            // SAFETY: a bitwise copy of the pointer, never dropped (`counted` is false); the
+            // caller keeps the value alive meanwhile.
+            arc: unsafe { std::ptr::read(&self.arc) },
+            counted: false,
+        }
+    }
+}
+
+impl<T> Clone for CountedArc<T> {
+    fn clone(&self) -> CountedArc<T> {
+        CountedArc {
+            arc: ManuallyDrop::new(Arc::clone(&self.arc)),
+            counted: true,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for CountedArc<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.arc
+    }
+}
+
+impl<T> Drop for CountedArc<T> {
+    fn drop(&mut self) {
+        if self.counted {
+            // SAFETY: dropped once, here; an uncounted copy never drops it.
+            unsafe { ManuallyDrop::drop(&mut self.arc) }
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for CountedArc<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
     }
 }
 
@@ -88,7 +173,7 @@ mod tests {
     /// What the parent wrote is not what a child sees: the child finds zeros.
     #[test]
     fn a_forked_child_finds_the_memory_zeroed() {
-        let memory = WipedOnFork::new(3).unwrap();
+        let memory = WipedOnFork::<AtomicI32>::new(3).unwrap();
         memory[2].store(42, Ordering::SeqCst);
         // SAFETY: the child only reads the memory and leaves with _exit.
         match unsafe { libc::fork() } {
@@ -111,5 +196,19 @@ mod tests {
             }
         }
         assert_eq!(memory[2].load(Ordering::SeqCst), 42, "the parent's stays");
+    }
+
+    /// An uncounted copy leaves the count as it is, dropped or not; its clones count.
+    #[test]
+    fn an_uncounted_copy_counts_nothing_and_its_clones_count() {
+        let counted = CountedArc::new(7);
+        // SAFETY: the copy is dropped before `counted`.
+        let copy = unsafe { counted.uncounted_copy() };
+        assert_eq!((*copy, Arc::strong_count(&counted.arc)), (7, 1));
+        let clone = copy.clone();
+        assert_eq!(Arc::strong_count(&counted.arc), 2);
+        drop(clone);
+        drop(copy);
+        assert_eq!(Arc::strong_count(&counted.arc), 1);
     }
 }

@@ -12,7 +12,7 @@ mod memory;
 mod signal;
 
 pub(crate) use child_signal::{run_on_child_signal, ChildSignalAction, SignalStack};
-pub(crate) use memory::WipedOnFork;
+pub(crate) use memory::{CountedArc, WipedOnFork};
 pub(crate) use signal::{interrupt_on_signal, send_in_process_on_signal, SignalAction, WakeTimer};
 
 use std::io;

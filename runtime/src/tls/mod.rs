@@ -31,6 +31,7 @@ pub use config::{ClientAuth, TlsConfig, TlsError};
 pub use rustls;
 pub use rustls::pki_types::CertificateDer;
 
+use crate::inflight::Counter;
 use crate::lock::lock;
 use crate::request::{Opening, Session, StreamLayer};
 use crate::shutdown::ServerHandle;
@@ -209,9 +210,8 @@ impl StreamLayer for TlsLayer {
         match self.handshake(conn) {
             Ok(session) => Ok(Some(Box::new(session))),
             Err(e) => {
-                let stats = self.server.in_flight().counters();
-                stats
-                    .failed_handshakes
+                let counters = self.server.in_flight().counters();
+                counters[Counter::FailedHandshakes]
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Err(io::Error::new(e.kind(), format!("TLS handshake: {e}")))
             }
