@@ -106,22 +106,27 @@ where
     K: Hooks,
 {
     /// Serves the request (its connection recorded for a cut while it runs, when it is in
-    /// the in-flight table), with `server` as its handle on its server when it has none of
-    /// its own; gives back what ending it takes: the server's state, the admission and how
-    /// it ended.
+    /// the in-flight table), in a forked child that exits next when `in_child`; gives back
+    /// what ending it takes: the server's state, the admission and how it ended.
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
-    fn serve(self, server: impl FnOnce(&ServerHandle) -> ServerHandle) -> Served<'a, T, H, K> {
+    fn serve(self, in_child: bool) -> Served<'a, T, H, K> {
         let RequestJob {
             context,
             incoming,
             client_address,
-            server: own,
+            server,
             admission,
         } = self;
-        let server = own.unwrap_or_else(|| server(&context.handle));
+        let server = match server {
+            Some(server) => server,
+            // SAFETY: the copy lives in the request, which the child forgets (`run_in_child`)
+            // before `context`, which holds the server's own handle; the child exits next.
+            None if in_child => unsafe { context.handle.uncounted_copy() },
+            None => context.handle.clone(),
+        };
         let attach = |fd| admission.as_ref().map(|a| a.attach(fd));
-        let ended = context.serve::<T, _>(incoming, client_address, server, attach);
+        let ended = context.serve::<T, _>(incoming, client_address, server, attach, in_child);
         (context, admission, ended)
     }
 }
@@ -143,7 +148,7 @@ where
     }
 
     fn run(self) -> bool {
-        let (context, admission, ended) = self.serve(ServerHandle::clone);
+        let (context, admission, ended) = self.serve(false);
         let ok = ended.ok();
         // A refusal is counted apart; the rest as completed or failed.
         let counted = admission.is_some() && !matches!(ended, Ended::Refused(_));
@@ -167,10 +172,7 @@ where
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
     fn run_in_child(self) -> bool {
-        // SAFETY: the copy lives in the request, which is forgotten below, before `context`
-        // (which holds the server's own handle) is; the child exits next.
-        let uncounted = |handle: &ServerHandle| unsafe { handle.uncounted_copy() };
-        let (context, admission, ended) = self.serve(uncounted);
+        let (context, admission, ended) = self.serve(true);
         let ok = ended.ok();
         // The child exits next: its copies of the connection and of the server's state go
         // with it, unwritten.

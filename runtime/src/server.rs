@@ -57,7 +57,9 @@ impl<H, K: Hooks> Context<H, K> {
     /// dropped, as Python does, so a client that sees its connection close knows the error
     /// was reported. `attach` records the connection for a graceful stop's cut while the
     /// layers and the handler run (what it returns is dropped before the connection can
-    /// close). Counting the end is the caller's.
+    /// close). In a forked child that exits next (`in_child`), the close leaves to the exit
+    /// what the exit does anyway (see [`Transport::close_request_before_exit`]). Counting
+    /// the end is the caller's.
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
     pub(crate) fn serve<T: Transport, G>(
@@ -66,6 +68,7 @@ impl<H, K: Hooks> Context<H, K> {
         client_address: SocketAddress,
         server: ServerHandle,
         attach: impl FnOnce(Option<std::os::fd::RawFd>) -> G,
+        in_child: bool,
     ) -> Ended<T::Request>
     where
         H: RequestHandler<T::Request>,
@@ -109,7 +112,10 @@ impl<H, K: Hooks> Context<H, K> {
         };
         let handled = run_handler(&self.create, &mut request).map_err(report);
         drop(attached); // forgotten before the connection can close
-        let closed = T::close_request(&mut request);
+        let closed = match in_child {
+            true => T::close_request_before_exit(&mut request),
+            false => T::close_request(&mut request),
+        };
         let ok = match (handled, closed) {
             (Ok(()), Ok(())) => true,
             (Ok(()), Err(e)) => report(RequestError::error(Stage::Finish, e)),

@@ -384,6 +384,36 @@ fn a_forked_request_sees_its_own_counters_and_the_server_keeps_its_own() {
     serving.stop().close();
 }
 
+/// Hands its connection to a program (as inetd does), which answers once the handler's
+/// process has ended: the program reads EOF from a socket that process holds to the end.
+#[derive(Default)]
+struct HandToProgram;
+
+impl RequestHandler<StreamRequest> for HandToProgram {
+    fn handle(&mut self, req: &mut StreamRequest) -> HandlerResult {
+        use std::os::fd::{AsFd, OwnedFd};
+        let connection = req.socket().as_fd().try_clone_to_owned()?;
+        let (held, program_end) = std::os::unix::net::UnixStream::pair()?;
+        std::process::Command::new("sh")
+            .args(["-c", "read ended; echo late"])
+            .stdin(OwnedFd::from(program_end))
+            .stdout(connection)
+            .spawn()?;
+        std::mem::forget(held); // closed by this process's exit
+        Ok(())
+    }
+}
+
+/// A forked request's connection closes when its child exits (no `SHUT_WR` first, as in a
+/// hand-written forking server): a program the handler handed it to goes on answering.
+#[test]
+fn a_program_a_forked_handler_hands_its_connection_to_answers_after_it() {
+    let serving = serve_forking::<HandToProgram>();
+    assert_eq!(roundtrip(&serving.address(), b""), b"late\n");
+    wait_for_no_children(serving.mixin());
+    serving.stop().close();
+}
+
 /// Waits until the child `pid` has ended, then checks it was reaped (no zombie left).
 fn assert_reaped(pid: i32) {
     wait_until("the child ends", || {

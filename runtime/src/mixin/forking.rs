@@ -15,7 +15,10 @@ use crate::sys;
 ///
 /// The child runs the handler and leaves with `_exit(0)` on success, `_exit(1)` on error or
 /// panic, never returning into the parent's loop (buffered output not yet flushed is lost,
-/// as with Python's `os._exit`). At most `max_children` (and `max_connections`, when lower)
+/// as with Python's `os._exit`). A connection is flushed and closes with the child's exit,
+/// without Python's `SHUT_WR` first (as in a hand-written forking server): a program the
+/// handler handed the connection to goes on talking to the client. At most `max_children`
+/// (and `max_connections`, when lower)
 /// run at once: at the limit the server stops accepting until one ends. Each child is reaped
 /// as soon as it ends, by `SIGCHLD`'s handler, so none lingers as a zombie; `close` waits for
 /// the rest when `block_on_close`. Only the children this server forked are ever waited for.

@@ -643,11 +643,18 @@ impl StreamRequest {
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
     pub(crate) fn close(&mut self) {
+        self.finish_writing();
+        let _ = self.socket.shutdown(Shutdown::Write);
+    }
+
+    /// Flushes `wfile` and closes the TLS session (if any), leaving the socket as it is.
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
+    pub(crate) fn finish_writing(&mut self) {
         let _ = self.wfile.flush();
         if let Some(session) = &self.session {
             let _ = session.close(&self.socket);
         }
-        let _ = self.socket.shutdown(Shutdown::Write);
     }
 }
 

