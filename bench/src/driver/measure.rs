@@ -289,7 +289,7 @@ impl Bench {
     }
 
     /// Runs `pass`: each of its cases as many times as it repeats, the servers alternating
-    /// within each repetition.
+    /// within each repetition (or, for the CPU pass with `--cpu-together`, served at once).
     fn alternate(&mut self, pass: Pass) {
         let cases: Vec<Case> = self
             .cases
@@ -297,10 +297,19 @@ impl Bench {
             .filter(|c| pass.measures(c))
             .cloned()
             .collect();
+        let together = pass == Pass::Cpu && self.config.cpu_together;
         for case in &cases {
             for rep in 0..pass.reps(&self.config) {
+                let mut measured = match together {
+                    true => self.measure_together(case).into_iter(),
+                    false => Vec::new().into_iter(),
+                };
                 for kind in &case.kinds {
-                    let line = match self.measure(case, kind, pass.mode()) {
+                    let m = match together {
+                        true => measured.next().expect("one per server"),
+                        false => self.measure(case, kind, pass.mode()),
+                    };
+                    let line = match m {
                         Ok(m) => pass.record(self.result(case, kind), case, rep, m),
                         Err(e) => {
                             self.result(case, kind).failures.push(pass.failure(&e));
@@ -349,6 +358,60 @@ impl Bench {
             counts: counts?,
             server_log,
         })
+    }
+
+    /// Starts every server of `case` pinned, loads each with its own pinned load generator
+    /// at the same time (a CPU pass), stops them; what each measured, in `case.kinds` order.
+    fn measure_together(&self, case: &Case) -> Vec<Result<Measured, String>> {
+        if machine::compilers() > 0 {
+            self.contended.set(self.contended.get() + case.kinds.len());
+        }
+        let servers: Vec<Result<Server, String>> = case
+            .kinds
+            .iter()
+            .map(|kind| {
+                let run = self.run_id.get();
+                self.run_id.set(run + 1);
+                Server::start(&self.paths, kind, case.transport, true, run)
+            })
+            .collect();
+        let loads: Vec<_> = thread::scope(|scope| {
+            let running: Vec<_> = servers
+                .iter()
+                .map(|server| {
+                    let server = server.as_ref().ok()?;
+                    let spec = self.spec(case, server, Mode::Cpu);
+                    let before = server.cpu_seconds();
+                    let paths = &self.paths;
+                    Some((
+                        before,
+                        scope.spawn(move || procs::loadgen(paths, &spec, true)),
+                    ))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|load| load.map(|(before, done)| (before, done.join().expect("loadgen"))))
+                .collect()
+        });
+        let settle = case.kinds.iter().map(|k| k.settle_ms).max().unwrap_or(0);
+        thread::sleep(Duration::from_millis(settle));
+        servers
+            .into_iter()
+            .zip(loads)
+            .map(|(server, load)| {
+                let server = server?;
+                let (before, outcome) = load.expect("a started server was loaded");
+                let after = server.cpu_seconds();
+                let server_log = server.stop();
+                Ok(Measured {
+                    outcome: outcome?,
+                    cpu_seconds: before.zip(after).map(|(a, b)| (b.0 - a.0, b.1 - a.1)),
+                    counts: None,
+                    server_log,
+                })
+            })
+            .collect()
     }
 
     /// The load of `case` on `server`, for as long as `mode` says.

@@ -41,6 +41,9 @@ usage: cargo run --release -p socketserver-bench --bin bench -- [--quick] [optio
   --duration SECS      length of one throughput run (default 0.5)
   --cpu-reps N         pinned CPU repetitions (default 5)
   --cpu-duration SECS  length of one pinned CPU run (default 1.5)
+  --cpu-together       in each CPU repetition, serve every server of a case at once, each
+                       with its own load generator, all on CPU 0: the machine's noise then
+                       hits a server and its baseline alike (steadier ratios on a shared host)
   --only A,B           only the cases whose id contains one of these (e.g. tcp-churn)
   --kinds A,B          only these servers (and their baselines)
   --no-throughput --no-cpu --no-syscalls --no-shutdown   skip a part
@@ -57,6 +60,7 @@ const FLAGS: &[&str] = &[
     "duration",
     "cpu-reps",
     "cpu-duration",
+    "cpu-together",
     "only",
     "kinds",
     "no-throughput",
@@ -83,6 +87,8 @@ pub struct Config {
     pub cpu_reps: usize,
     /// One CPU run.
     pub cpu_duration: Duration,
+    /// CPU runs serve every server of a case at once.
+    pub cpu_together: bool,
     /// Run the throughput part.
     pub throughput: bool,
     /// Run the CPU part.
@@ -143,6 +149,7 @@ impl Config {
             cpu_duration: Duration::from_secs_f64(
                 flags.get("cpu-duration", if quick { 0.5 } else { 1.5 })?,
             ),
+            cpu_together: flags.has("cpu-together"),
             throughput: !flags.has("no-throughput"),
             cpu: !flags.has("no-cpu"),
             syscalls: !flags.has("no-syscalls"),

@@ -49,11 +49,16 @@ fn header(m: &Measurements) -> String {
     );
     let _ = writeln!(
         out,
-        "- throughput: {} repetitions of {:.1} s per server and case, servers alternating; CPU: {} repetitions of {:.1} s pinned (`taskset -c 0`, server and load generator); total {:.0} s\n",
+        "- throughput: {} repetitions of {:.1} s per server and case, servers alternating; CPU: {} repetitions of {:.1} s pinned (`taskset -c 0`, server and load generator){}; total {:.0} s\n",
         c.reps,
         c.duration.as_secs_f64(),
         c.cpu_reps,
         c.cpu_duration.as_secs_f64(),
+        if c.cpu_together {
+            ", the servers of a case served at once, each with its own load generator"
+        } else {
+            ", the servers alternating"
+        },
         f.seconds
     );
     out

@@ -144,6 +144,9 @@ fn the_header_states_the_facts() {
     assert!(report.contains("other compilers ran on the machine: 4 of 123\n"));
     assert!(report.contains("- throughput: 3 repetitions of 0.5 s"));
     assert!(report.contains("; total 9 s\n"));
+    assert!(report.contains("generator), the servers alternating; total"));
+    let together = render(&measurements(&["--cpu-together"]));
+    assert!(together.contains("the servers of a case served at once, each with its own load"));
 }
 
 #[test]
