@@ -42,13 +42,16 @@ impl<A: Zeroed> WipedOnFork<A> {
     /// Maps the memory (at least one page).
     pub(crate) fn new(len: usize) -> io::Result<WipedOnFork<A>> {
         let bytes = Self::bytes_for(len);
+        // Not charged to the commit limit (`MAP_NORESERVE`): `fork` checks every charged
+        // mapping against it again for each child (a security hook per mapping, too), and
+        // these are a few pages the child gets fresh.
         // SAFETY: a new private anonymous mapping, which no other value refers to.
         let start = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
                 0,
             )
