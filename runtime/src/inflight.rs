@@ -95,6 +95,7 @@ pub(crate) enum Counter {
     Cut,
     DroppedReplies,
     RefusedByLayer,
+    /// The last: `Counters` has as many as its index plus one.
     FailedHandshakes,
 }
 

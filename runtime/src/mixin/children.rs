@@ -107,14 +107,21 @@ impl Children {
         self.table.slots[STOPPING].store(1, Ordering::SeqCst);
     }
 
-    /// Sends `signal` to every child (the table may change meanwhile).
-    pub(crate) fn signal_all(&self, signal: libc::c_int) {
+    /// Sends `signal` to every child (the table may change meanwhile); how many it sent it
+    /// to. (Counted as they are signalled: `SIGCHLD`'s handler, on any thread, may reap a
+    /// child the signal killed before a count taken after could see it.)
+    pub(crate) fn signal_all(&self, signal: libc::c_int) -> usize {
+        let mut signalled = 0;
         for slot in self.table.slots() {
             match slot.load(Ordering::SeqCst) {
                 0 => {}
-                pid => sys::kill(pid, signal),
+                pid => {
+                    sys::kill(pid, signal);
+                    signalled += 1;
+                }
             }
         }
+        signalled
     }
 }
 
@@ -232,5 +239,33 @@ mod tests {
         children.remove(11);
         children.remove(11);
         assert_eq!(children.len(), 1, "removed once");
+    }
+
+    /// A stop counts the children it signals, not those left afterwards: `SIGCHLD`'s
+    /// handler may reap the ones the signal killed at once.
+    #[test]
+    fn signalling_every_child_counts_each_though_the_handler_reaps_them() {
+        let address = crate::address::SocketAddress::Inet("127.0.0.1:0".parse().unwrap());
+        let server = ServerHandle::new(address, 0, -1).unwrap();
+        let children = Children::new(4, server.clone()).unwrap();
+        for _ in 0..2 {
+            #[allow(clippy::zombie_processes)] // reaped by the table under test
+            let sleeper = std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap();
+            let signals = children.signals();
+            children.add(sleeper.id() as libc::pid_t, signals);
+        }
+        children.wake_on_every_end();
+        assert_eq!(children.signal_all(libc::SIGTERM), 2);
+        // Each end wakes the server (a signal may end a wait early, too).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while children.len() > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(!left.is_zero(), "SIGCHLD's handler reaps them");
+            let _ = crate::poll::readable([server.wake().fd()], Some(left));
+            server.wake().drain();
+        }
     }
 }

@@ -120,8 +120,7 @@ impl Mixin for Forking {
             server.wake().drain();
         }
         // Each a child this server forked and has not reaped.
-        self.children.signal_all(libc::SIGTERM);
-        let cut = self.children.len();
+        let cut = self.children.signal_all(libc::SIGTERM);
         // Reaped here whatever `block_on_close` says: a child killed and left unwaited
         // would stay a zombie.
         self.children.reap(true);
