@@ -62,7 +62,25 @@ fn guarded(stage: Stage, f: impl FnOnce() -> HandlerResult) -> Result<(), Reques
 /// Creates the handler value for each request.
 pub(crate) type Factory<H> = Box<dyn Fn() -> H + Send + Sync>;
 
-/// What a server calls once per request to make its handler (see [`MakeHandler`]).
+/// What a server calls once per request to make its handler (see
+/// [`MakeHandler`](crate::MakeHandler)).
+///
+/// ```
+/// use socketserver_runtime::{HandlerFactory, MakeHandler};
+///
+/// struct Greeter {
+///     name: String,
+/// }
+///
+/// /// Every request's handler greets with this name.
+/// struct Named(&'static str);
+///
+/// impl MakeHandler<Greeter> for Named {
+///     fn into_factory(self) -> HandlerFactory<Greeter> {
+///         HandlerFactory::new(move || Greeter { name: self.0.to_string() })
+///     }
+/// }
+/// ```
 pub struct HandlerFactory<H>(Making<H>);
 
 enum Making<H> {
