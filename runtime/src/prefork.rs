@@ -78,9 +78,12 @@ const READY: u8 = b'R';
 const TALLY: u8 = b'T';
 const TALLY_LEN: usize = 1 + 9 * 8;
 /// What a master says to a worker on its control socket: stop, leaving the queue to the
-/// others; or stop after taking the queue (its socket closes with it).
+/// others; stop after taking the queue (its socket closes with it); or that, while other
+/// workers' sockets go on taking the port's new clients (see
+/// `Server::stop_accepting_with_siblings`).
 const STOP: u8 = b'S';
 const DRAIN: u8 = b'D';
+const DRAIN_BESIDE_OTHERS: u8 = b'd';
 
 /// A listening socket workers serve. Without `workers_reuse_port` there is one, the
 /// server's, and every worker serves it; with it, one per worker, bound to the same address
@@ -112,12 +115,12 @@ struct Worker {
 }
 
 impl Worker {
-    /// Asks the worker to stop gracefully, leaving what its socket queued to the workers
-    /// that go on serving it, or, `draining`, serving that too (its socket closes).
-    fn retire(&mut self, draining: bool) {
+    /// Asks the worker to stop gracefully as `how` says (`STOP`, `DRAIN` or
+    /// `DRAIN_BESIDE_OTHERS`).
+    fn retire(&mut self, how: u8) {
         if !self.retiring {
             self.retiring = true;
-            let _ = (&self.control).write_all(if draining { &[DRAIN] } else { &[STOP] });
+            let _ = (&self.control).write_all(&[how]);
         }
     }
 
@@ -368,7 +371,7 @@ where
                 self.replacing = None;
                 self.to_replace.retain(|&p| p != old);
                 if let Some(old) = self.workers.iter_mut().find(|w| w.pid == old) {
-                    old.retire(false);
+                    old.retire(STOP);
                 }
             }
         }
@@ -470,7 +473,7 @@ where
             if closes {
                 self.close_slot(slot);
             }
-            self.workers[at].retire(closes);
+            self.workers[at].retire(if closes { DRAIN_BESIDE_OTHERS } else { STOP });
         }
         if self.replacing.is_none() {
             self.to_replace
@@ -701,7 +704,7 @@ where
         // new master's workers go on serving them.
         let draining = self.reuse_port && !self.handed_over;
         for worker in &mut self.workers {
-            worker.retire(draining);
+            worker.retire(if draining { DRAIN } else { STOP });
         }
         let deadline = Instant::now() + self.grace + KILL_AFTER;
         while !self.workers.is_empty() {
@@ -809,10 +812,14 @@ fn watch_as_worker<T, M, H, K>(
         }
         if asked || signalled {
             // A byte from the master, or its end of the socket closed (it is gone).
-            if asked && control_drain(control) {
+            let said = if asked { control_said(control) } else { STOP };
+            if said != STOP {
                 T::drain_at_stop(&server.listener);
             }
-            server.stop_accepting();
+            match said {
+                DRAIN_BESIDE_OTHERS => server.stop_accepting_with_siblings(),
+                _ => server.stop_accepting(),
+            }
             signals.take(true);
         }
         let stats = server.handle().stats();
@@ -828,12 +835,15 @@ fn watch_as_worker<T, M, H, K>(
     }
 }
 
-/// Reads what the master sent (a stop, or the end of its socket); whether it asked the
-/// worker to take its socket's queue.
-fn control_drain(control: &UnixStream) -> bool {
+/// Reads what the master sent: how to stop (`STOP` for the end of its socket, too).
+fn control_said(control: &UnixStream) -> u8 {
     let mut buf = [0u8; 16];
     let n = (&*control).read(&mut buf).unwrap_or(0);
-    buf[..n].contains(&DRAIN)
+    let said = &buf[..n];
+    [DRAIN_BESIDE_OTHERS, DRAIN]
+        .into_iter()
+        .find(|how| said.contains(how))
+        .unwrap_or(STOP)
 }
 
 /// The sockets a predecessor handed down beside the server's (its workers' with

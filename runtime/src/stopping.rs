@@ -1,6 +1,7 @@
 //! A graceful stop: stop accepting at once (taking what the kernel had queued), serve what
 //! was taken, let requests in flight finish for a grace period, then cut the rest.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,11 @@ use crate::poll;
 use crate::server::Server;
 use crate::transport::Transport;
 use crate::RequestHandler;
+
+/// How long a reuse-port worker's stop waits for the first bytes of a client whose
+/// handshake is done, under `defer_accept`: since the last one came, and in all.
+const DEFERRED_GAP: Duration = Duration::from_millis(5);
+const DEFERRED_MOST: Duration = Duration::from_millis(100);
 
 impl<T, M, H, K> Server<T, M, H, K>
 where
@@ -40,6 +46,20 @@ where
     /// another socket on the port only with `net.ipv4.tcp_migrate_req=1`; they are reset
     /// otherwise.
     pub fn stop_accepting(&self) {
+        self.stop_accepting_then(false);
+    }
+
+    /// `stop_accepting` for a pre-forked worker whose socket is its own in a reuse-port
+    /// group: other workers' sockets take every new client, so the stop also waits for the
+    /// clients whose handshake is done and whose first bytes are still on their way under
+    /// `defer_accept` (each within 5 ms of the last, for at most 100 ms), which closing the
+    /// socket would reset. A new client hashed to it meanwhile sends its SYN again, to
+    /// another worker.
+    pub(crate) fn stop_accepting_with_siblings(&self) {
+        self.stop_accepting_then(true);
+    }
+
+    fn stop_accepting_then(&self, wait_for_deferred: bool) {
         // Held to the end: a second caller (the serving thread's `close_within` while a
         // signal watcher stops the server) returns only once the queue is taken, so that it
         // serves what was taken instead of finding nothing yet.
@@ -58,13 +78,31 @@ where
             true => self.shared.config.request_queue_size.max(1) as usize,
             false => 0,
         };
-        while drained.len() < most {
+        let take = |drained: &mut Vec<_>| loop {
             match T::accept(&self.listener, &self.shared.config) {
-                Ok(Some(request)) => drained.push(request),
+                Ok(Some(request)) => break drained.push(request),
                 Ok(None) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
+            }
+        };
+        while drained.len() < most {
+            let before = drained.len();
+            take(&mut drained);
+            if drained.len() == before {
+                break;
+            }
+        }
+        if wait_for_deferred && most > 0 && self.shared.config.defer_accept.is_some() {
+            let until = Instant::now() + DEFERRED_MOST;
+            while drained.len() < most {
+                let left = until.saturating_duration_since(Instant::now());
+                let fd = self.listener.as_raw_fd();
+                match poll::readable([fd], Some(left.min(DEFERRED_GAP))) {
+                    Ok([true]) if !left.is_zero() => take(&mut drained),
+                    _ => break,
+                }
             }
         }
         T::stop_listening(&self.listener);
