@@ -78,29 +78,29 @@ where
             true => self.shared.config.request_queue_size.max(1) as usize,
             false => 0,
         };
+        // Takes one request off the queue; false when there is none.
         let take = |drained: &mut Vec<_>| loop {
             match T::accept(&self.listener, &self.shared.config) {
-                Ok(Some(request)) => break drained.push(request),
-                Ok(None) => break,
+                Ok(Some(request)) => {
+                    drained.push(request);
+                    break true;
+                }
+                Ok(None) => break false,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+                Err(_) => break false,
             }
         };
-        while drained.len() < most {
-            let before = drained.len();
-            take(&mut drained);
-            if drained.len() == before {
-                break;
-            }
-        }
+        while drained.len() < most && take(&mut drained) {}
         if wait_for_deferred && most > 0 && self.shared.config.defer_accept.is_some() {
             let until = Instant::now() + DEFERRED_MOST;
             while drained.len() < most {
                 let left = until.saturating_duration_since(Instant::now());
                 let fd = self.listener.as_raw_fd();
                 match poll::readable([fd], Some(left.min(DEFERRED_GAP))) {
-                    Ok([true]) if !left.is_zero() => take(&mut drained),
+                    Ok([true]) if !left.is_zero() => {
+                        take(&mut drained);
+                    }
                     _ => break,
                 }
             }

@@ -41,6 +41,11 @@ struct Measured {
     server_log: Option<String>,
 }
 
+/// The user and system CPU seconds spent between two readings, when both were read.
+fn cpu_spent(before: Option<(f64, f64)>, after: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    before.zip(after).map(|(a, b)| (b.0 - a.0, b.1 - a.1))
+}
+
 /// A pass that measures its cases repetition after repetition, the servers alternating
 /// within each repetition (A B C A B C ...): the throughput and the pinned CPU passes run
 /// the same loop ([`Bench::alternate`]) and differ in what this says.
@@ -352,9 +357,7 @@ impl Bench {
         let server_log = server.stop();
         Ok(Measured {
             outcome: outcome?,
-            cpu_seconds: cpu_before
-                .zip(cpu_after)
-                .map(|(a, b)| (b.0 - a.0, b.1 - a.1)),
+            cpu_seconds: cpu_spent(cpu_before, cpu_after),
             counts: counts?,
             server_log,
         })
@@ -406,7 +409,7 @@ impl Bench {
                 let server_log = server.stop();
                 Ok(Measured {
                     outcome: outcome?,
-                    cpu_seconds: before.zip(after).map(|(a, b)| (b.0 - a.0, b.1 - a.1)),
+                    cpu_seconds: cpu_spent(before, after),
                     counts: None,
                     server_log,
                 })

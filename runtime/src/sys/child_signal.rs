@@ -18,7 +18,18 @@ use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::{SignalAction, WipedOnFork};
+use super::WipedOnFork;
+
+/// What `SIGCHLD` does in this process, run by its handler.
+///
+/// # Safety
+/// `run` is called in a signal handler, on whichever thread took the signal, maybe while
+/// another runs it: it must be async-signal-safe (atomics and the system calls POSIX lists,
+/// no allocation, no lock).
+pub(crate) unsafe trait SignalAction: Send + Sync + 'static {
+    /// Does what the signal asks.
+    fn run(&self);
+}
 
 /// At most this many actions at once (one per `Forking` server the process has).
 const MOST: usize = 64;

@@ -1,19 +1,20 @@
-//! Every `unsafe` of the runtime (the rest of the crate denies `unsafe_code`): the system
+//! Every `unsafe` of the runtime but one (the rest of the crate denies `unsafe_code`; the
+//! exception is in `lib.rs`): the system
 //! calls std and socket2 do not wrap (the signal that wakes a thread blocked in
 //! `accept`/`recv`, thread ids, `shutdown(2)` on a raw descriptor, `poll(2)`, `fork` and what
 //! a forked child does first, `waitpid`, `kill`), reads into a buffer's uninitialised spare
 //! capacity, and the stream views that rfile and wfile read and write through; `signal`:
-//! the actions signal handlers run, and a timer that interrupts a thread's blocking call;
-//! `child_signal`: `SIGCHLD`'s own handler and the stack it runs on; `memory`: memory a
-//! forked child does not share.
+//! the actions signal-hook's handler runs, and a timer that interrupts a thread's blocking
+//! call; `child_signal`: `SIGCHLD`'s own handler, the actions it runs and the stack it runs
+//! on; `memory`: memory a forked child does not share.
 
 mod child_signal;
 mod memory;
 mod signal;
 
-pub(crate) use child_signal::{run_on_child_signal, ChildSignalAction, SignalStack};
+pub(crate) use child_signal::{run_on_child_signal, ChildSignalAction, SignalAction, SignalStack};
 pub(crate) use memory::{CountedArc, WipedOnFork};
-pub(crate) use signal::{interrupt_on_signal, send_in_process_on_signal, SignalAction, WakeTimer};
+pub(crate) use signal::{interrupt_on_signal, send_in_process_on_signal, WakeTimer};
 
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};

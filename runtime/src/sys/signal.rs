@@ -15,17 +15,6 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// What a signal does in this process, run by a signal handler (`SIGCHLD`'s own).
-///
-/// # Safety
-/// `run` is called in a signal handler, on whichever thread took the signal, maybe while
-/// another runs it: it must be async-signal-safe (atomics and the system calls POSIX lists,
-/// no allocation, no lock).
-pub(crate) unsafe trait SignalAction: Send + Sync + 'static {
-    /// Does what the signal asks.
-    fn run(&self);
-}
-
 /// A timer that sends the wake signal to the thread that made it, armed from a signal
 /// handler and disarmed by that thread; deleted on drop. Timers are not inherited by a
 /// forked child.
