@@ -4,7 +4,8 @@
 //!
 //!     cargo run --release --example echo -- [--transport tcp|udp|unix-stream|unix-datagram]
 //!         [--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N [--reuse-port]]
-//!         [--proxy-protocol [--trusted-proxy NET|unix ...]] [--tls-cert FILE --tls-key FILE]
+//!         [--untie-children] [--proxy-protocol [--trusted-proxy NET|unix ...]]
+//!         [--tls-cert FILE --tls-key FILE]
 //!
 //! Each transport x mixin is its own `server!` type, picked at run time from the flags.
 //! Behind a load balancer that sends PROXY protocol headers (HAProxy's `send-proxy-v2`,
@@ -19,7 +20,9 @@
 //! client, SIGTTIN/SIGTTOU add or remove one, SIGUSR2 starts the program file anew (a new
 //! build) with the socket and hands over to it once it serves, SIGTERM stops them all
 //! gracefully. With `--reuse-port` (TCP) each worker serves a socket of its own on the
-//! address (`SO_REUSEPORT`) instead of one they share.
+//! address (`SO_REUSEPORT`) instead of one they share. A forking echo's children die with
+//! it, unless `--untie-children` (`tie_children: false`) leaves them to finish their
+//! conversations.
 
 mod common;
 #[path = "common/echo.rs"]
@@ -33,7 +36,7 @@ use std::process::ExitCode;
 use socketserver::prelude::*;
 
 const USAGE: &str = "echo [--transport tcp|udp|unix-stream|unix-datagram] \
-[--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N [--reuse-port]] \
+[--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N [--reuse-port]] [--untie-children] \
 [--proxy-protocol [--trusted-proxy NET|unix ...]] [--tls-cert FILE --tls-key FILE] \
 (defaults: tcp, threading, 127.0.0.1:9000 or echo.sock for unix transports)";
 

@@ -16,7 +16,8 @@
 //! them apart).
 //!
 //!     cargo run --release --example inspect -- [--mixin sync|threading|forking|pool]
-//!         [--bind ADDR] [--workers N [--reuse-port]] [--proxy-protocol [--trusted-proxy NET|unix ...]]
+//!         [--bind ADDR] [--workers N [--reuse-port]] [--untie-children]
+//!         [--proxy-protocol [--trusted-proxy NET|unix ...]]
 //!         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
 mod common;
@@ -30,6 +31,7 @@ use socketserver::proxy::ProxyHeader;
 
 const USAGE: &str =
     "inspect [--mixin sync|threading|forking|pool] [--bind ADDR] [--workers N [--reuse-port]] \
+[--untie-children] \
 [--proxy-protocol [--trusted-proxy NET|unix ...]] \
 [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] (defaults: threading, 127.0.0.1:8000)";
 

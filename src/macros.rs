@@ -87,6 +87,7 @@ pub use socketserver_macros::handler;
 /// | `daemon_threads` | `true`/`false` | `Threading` |
 /// | `block_on_close` | `true`/`false` | `Threading`, `Forking` |
 /// | `max_children` | 1 to 2^20 | `Forking` |
+/// | `tie_children` | `true` (the default: children die with the server)/`false` | `Forking` |
 /// | `pool_min`, `pool_max` (1 to 2^16: the workers kept warm, and the most the pool grows to while all are busy), `pool_idle` (seconds before a surplus worker ends), or `pool_size` (both bounds at once); `pool_queue_size` (0, the default: idle workers accept themselves; to 2^20: a queue) | count | `Pool` |
 /// | `max_connections` | 1 to 2^24 | every server |
 /// | `thread_stack_size` | 16 KiB to 1 GiB, bytes | `Threading`, `Pool` |

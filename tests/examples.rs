@@ -896,17 +896,14 @@ fn sigint_during_start_up_never_leaves_a_socket_file() {
     }
 }
 
-/// A forking echo killed with SIGKILL mid-conversation: its child dies too (it would
-/// otherwise hold the listening socket and serve on), and the port can be bound again.
-#[test]
-fn a_killed_forking_echo_leaves_no_child_and_frees_its_port() {
-    use std::time::{Duration, Instant};
-    let dir = temp_dir("killed-forking");
-    let mut server = start(
-        "echo",
-        &["--mixin", "forking", "--bind", "127.0.0.1:0"],
-        &dir,
-    );
+/// A forking echo (with `extra` flags) killed with SIGKILL mid-conversation, once its one
+/// child has echoed a line: that child's pid, the client talking to it, and the address.
+fn kill_a_forking_echo_mid_conversation(
+    dir: &Path,
+    extra: &[&str],
+) -> (u32, BufReader<std::net::TcpStream>, String) {
+    let args = [&["--mixin", "forking", "--bind", "127.0.0.1:0"], extra].concat();
+    let mut server = start("echo", &args, dir);
     let mut client = BufReader::new(connect(&server.address));
     assert_eq!(exchange(&mut client, "hello\n"), "hello\n");
     let children = children_of(server.child.id());
@@ -917,15 +914,61 @@ fn a_killed_forking_echo_leaves_no_child_and_frees_its_port() {
     );
     server.child.kill().unwrap();
     server.child.wait().unwrap();
-    let killed = Instant::now();
-    while std::path::Path::new(&format!("/proc/{}", children[0])).exists() {
-        assert!(
-            killed.elapsed() < Duration::from_secs(5),
-            "the child outlived its parent"
-        );
+    (children[0], client, server.address.clone())
+}
+
+/// Whether process `pid` has ended (gone, or a zombie its new parent has not reaped).
+fn has_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command's closing parenthesis.
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => true,
+    }
+}
+
+/// Waits up to 5 s for process `pid` to end; false if it is still running.
+fn ends_within_5s(pid: u32) -> bool {
+    use std::time::{Duration, Instant};
+    let since = Instant::now();
+    while !has_ended(pid) {
+        if since.elapsed() > Duration::from_secs(5) {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::net::TcpListener::bind(&server.address).expect("the port is free again");
+    true
+}
+
+/// A forking echo killed with SIGKILL mid-conversation: its child dies too (it would
+/// otherwise hold the listening socket and serve on), and the port can be bound again.
+#[test]
+fn a_killed_forking_echo_leaves_no_child_and_frees_its_port() {
+    let dir = temp_dir("killed-forking");
+    let (child, _client, address) = kill_a_forking_echo_mid_conversation(&dir, &[]);
+    assert!(ends_within_5s(child), "the child outlived its parent");
+    std::net::TcpListener::bind(&address).expect("the port is free again");
+}
+
+/// With `--untie-children` (`tie_children: false`) a child outlives its killed server: it
+/// finishes its conversation, and ends when its client leaves. It does not hold the port.
+#[test]
+fn an_untied_child_of_a_killed_forking_echo_finishes_its_conversation() {
+    let dir = temp_dir("untied-forking");
+    let (child, mut client, address) =
+        kill_a_forking_echo_mid_conversation(&dir, &["--untie-children"]);
+    assert!(!has_ended(child), "the untied child died with its parent");
+    assert_eq!(exchange(&mut client, "still here\n"), "still here\n");
+    std::net::TcpListener::bind(&address).expect("the child does not hold the port");
+    drop(client);
+    assert!(
+        ends_within_5s(child),
+        "the child did not end with its client"
+    );
 }
 
 /// 2,000 TCP connections that connect and say nothing do not keep a normal client waiting
@@ -973,6 +1016,7 @@ fn echo_usage_errors_exit_2() {
         &["--transport", "carrier-pigeon"][..],
         &["--mixin", "fibers"],
         &["--colour", "blue"],
+        &["--mixin", "threading", "--untie-children"],
     ] {
         let out = Command::new(example("echo")).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -47,7 +47,7 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// The flags that take no value.
-const SWITCHES: &[&str] = &["proxy-protocol", "reuse-port"];
+const SWITCHES: &[&str] = &["proxy-protocol", "reuse-port", "untie-children"];
 
 /// The flags of a stream example behind a load balancer: `--proxy-protocol` and
 /// `--trusted-proxy NET|unix` (repeatable).
@@ -92,11 +92,13 @@ impl Proxying {
     }
 }
 
-/// The flags of pre-forked workers: `--workers N` and `--reuse-port` (a socket each).
-pub const WORKER_FLAGS: &[&str] = &["workers", "reuse-port"];
+/// The flags of the processes a server forks: `--workers N` and `--reuse-port` (a socket
+/// each) for pre-forked workers, `--untie-children` for forked requests.
+pub const WORKER_FLAGS: &[&str] = &["workers", "reuse-port", "untie-children"];
 
 /// What the flags of a server example set in its config: the PROXY protocol
-/// ([`Proxying`]), `--workers` ([`workers`]) and `--reuse-port`.
+/// ([`Proxying`]), `--workers` ([`workers`]), `--reuse-port` and `--untie-children`
+/// (`tie_children: false`: forked children outlive a killed server).
 pub fn configure(
     flags: &Flags,
     mixin: &str,
@@ -110,10 +112,17 @@ pub fn configure(
             "--reuse-port gives each of the --workers a socket: add --workers N".to_owned(),
         ));
     }
+    let untie_children = flags.has("untie-children");
+    if untie_children && mixin != "forking" {
+        return Err(usage_error(
+            "--untie-children is for the children of --mixin forking".to_owned(),
+        ));
+    }
     Ok(move |config: &mut ServerConfig| {
         proxying.apply(config);
         config.workers = workers;
         config.workers_reuse_port = reuse_port;
+        config.tie_children = !untie_children;
     })
 }
 

@@ -69,6 +69,14 @@ pub struct ServerConfig {
     /// Forking: most child processes at once; at the limit the server waits for one to end
     /// (Python: `max_children`, default 40).
     pub max_children: usize,
+    /// Forking: each child dies with the server (`PR_SET_PDEATHSIG`), so that a server
+    /// killed outright (SIGKILL) leaves no child serving on. Default true. It holds for a
+    /// server served from the process's main thread (the kernel ties a child to the thread
+    /// that forked it, and another thread may end first). False saves each child two system
+    /// calls, for a server whose children something else ends with it: a service manager's
+    /// cgroup (systemd's default `KillMode=control-group`) or a signal to its process group.
+    /// Python's `ForkingMixIn` leaves its children running.
+    pub tie_children: bool,
     /// Unix transports: when the socket file exists and nothing listens on it any more,
     /// remove it and bind (default false: binding fails and says the file is stale).
     pub replace_stale_socket: bool,
@@ -148,6 +156,7 @@ impl Default for ServerConfig {
             daemon_threads: false,
             block_on_close: true,
             max_children: 40,
+            tie_children: true,
             replace_stale_socket: false,
             pool_size: 0,
             pool_min: 0,

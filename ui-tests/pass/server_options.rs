@@ -55,6 +55,7 @@ server! {
         send_empty_reply: true,
         block_on_close: true,
         max_children: 1,
+        tie_children: false,
     }
 }
 
@@ -140,6 +141,7 @@ fn main() -> std::io::Result<()> {
     assert_eq!(udp.max_packet_size, 1 << 24);
     assert!(udp.send_empty_reply && udp.block_on_close);
     assert_eq!(udp.max_children, 1);
+    assert!(!udp.tie_children);
 
     let unix = UnixStreamAll::config();
     assert_eq!(unix.request_queue_size, i32::MAX as u32);
@@ -152,6 +154,7 @@ fn main() -> std::io::Result<()> {
     assert!(unix.replace_stale_socket && unix.proxy_protocol);
     assert!(unix.trusted_proxies.is_empty());
     assert_eq!(unix.max_children, 1 << 20);
+    assert!(unix.tie_children, "children are tied by default");
 
     let unix_dgram = UnixDatagramAll::config();
     assert_eq!(unix_dgram.max_packet_size, 1);

@@ -230,9 +230,9 @@ fn server_command(
             cmd.arg(&paths.python_script).args(["--mixin", mixin]);
             cmd
         }
-        Launch::Example(mixin) => {
+        Launch::Example(flags) => {
             let mut cmd = command(&paths.echo, pinned);
-            cmd.args(["--mixin", mixin]);
+            cmd.args(flags);
             cmd
         }
     };

@@ -221,6 +221,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         },
         Applies::Mixins(&["Forking"]),
     ),
+    option("tie_children", BOOL, Applies::Mixins(&["Forking"])),
     option("replace_stale_socket", BOOL, Applies::Unix),
     option("pool_size", count(1 << 16), Applies::Mixins(&["Pool"])),
     option("pool_min", count(1 << 16), Applies::Mixins(&["Pool"])),
