@@ -9,8 +9,6 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use socket2::SockRef;
-
 use super::layer::{Extensions, Opening, Session, StreamLayer};
 use crate::address::SocketAddress;
 use crate::config::ServerConfig;
@@ -77,52 +75,13 @@ impl StreamSocket {
             StreamSocket::Unix(s) => s.set_write_timeout(timeout),
         }
     }
-
-    fn reader(&self) -> &dyn ReadWrite {
-        match self {
-            StreamSocket::Tcp(s) => s,
-            StreamSocket::Unix(s) => s,
-        }
-    }
-}
-
-/// `Read + Write` through a shared reference, as both std stream types allow.
-trait ReadWrite {
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
-    fn write(&self, buf: &[u8]) -> io::Result<usize>;
-}
-
-impl ReadWrite for TcpStream {
-    #[allow(unsafe_code)]
-    #[link_section = "socketserver_request"]
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        Read::read(&mut &*self, buf)
-    }
-    #[allow(unsafe_code)]
-    #[link_section = "socketserver_request"]
-    fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        Write::write(&mut &*self, buf)
-    }
-}
-
-impl ReadWrite for UnixStream {
-    #[allow(unsafe_code)]
-    #[link_section = "socketserver_request"]
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        Read::read(&mut &*self, buf)
-    }
-    #[allow(unsafe_code)]
-    #[link_section = "socketserver_request"]
-    fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        Write::write(&mut &*self, buf)
-    }
 }
 
 impl Read for &StreamSocket {
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reader().read(buf)
+        sys::recv(self.as_raw_fd(), sys::as_uninit(buf), 0)
     }
 }
 
@@ -130,7 +89,7 @@ impl Write for &StreamSocket {
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.reader().write(buf)
+        sys::send(self.as_raw_fd(), buf)
     }
 
     #[allow(unsafe_code)]
@@ -150,8 +109,13 @@ impl AsFd for StreamSocket {
 }
 
 impl AsRawFd for StreamSocket {
+    // std's `as_raw_fd` inlines, where its `as_fd` is a call into std's code.
+    #[inline]
     fn as_raw_fd(&self) -> RawFd {
-        self.as_fd().as_raw_fd()
+        match self {
+            StreamSocket::Tcp(s) => s.as_raw_fd(),
+            StreamSocket::Unix(s) => s.as_raw_fd(),
+        }
     }
 }
 
@@ -201,6 +165,27 @@ impl Write for View {
             None => (&*self.0).write(buf),
             Some(session) => session.write(&self.0, buf),
         }
+    }
+
+    /// std's `write_all`, in the request's section (its own is a window of code of its own
+    /// to a forked child).
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
+    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "failed to write whole buffer",
+                    ))
+                }
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     #[allow(unsafe_code)]
@@ -358,13 +343,10 @@ impl RFile {
                 self.buf.reserve_exact(max - self.buf.len());
             }
             let room = max - self.buf.len();
-            let socket = SockRef::from(&*self.socket.0);
+            let fd = self.socket.0.as_raw_fd();
             let read = sys::read_into_spare(&mut self.buf, room, |spare| {
                 let room = spare.len().min(room);
-                Ok((
-                    socket.recv_with_flags(&mut spare[..room], libc::MSG_DONTWAIT)?,
-                    (),
-                ))
+                Ok((sys::recv(fd, &mut spare[..room], libc::MSG_DONTWAIT)?, ()))
             });
             match read {
                 Ok((0, ())) => {
@@ -423,9 +405,9 @@ impl BufRead for RFile {
             self.pos = 0;
             match &self.socket.1 {
                 None => {
-                    let socket = SockRef::from(&*self.socket.0);
+                    let fd = self.socket.0.as_raw_fd();
                     sys::read_into_spare(&mut self.buf, usize::MAX, |spare| {
-                        Ok((socket.recv(spare)?, ()))
+                        Ok((sys::recv(fd, spare, 0)?, ()))
                     })?;
                 }
                 Some(session) => {
@@ -466,6 +448,16 @@ impl Write for WFile {
         match &mut self.0 {
             Writer::Direct(socket) => socket.write_all(buf).map(|()| buf.len()),
             Writer::Buffered(writer) => writer.write(buf),
+        }
+    }
+
+    /// As `write`, for a caller of `write_all` (`io::copy`): in the request's section.
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.0 {
+            Writer::Direct(socket) => socket.write_all(buf),
+            Writer::Buffered(writer) => writer.write_all(buf),
         }
     }
 

@@ -284,6 +284,47 @@ pub(crate) fn close(fd: RawFd) {
     unsafe { libc::close(fd) };
 }
 
+/// `recv(2)` from socket `fd` into `buf` (none of it need be initialised), with `flags`:
+/// what `TcpStream::read` does, made from the request's section. In a forked child, std's
+/// socket code is a 64 KiB window of code of its own: a page fault per child.
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
+pub(crate) fn recv(
+    fd: RawFd,
+    buf: &mut [MaybeUninit<u8>],
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length; the kernel writes only bytes it received.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
+    match n {
+        -1 => Err(io::Error::last_os_error()),
+        n => Ok(n as usize),
+    }
+}
+
+/// `send(2)` of `buf` on socket `fd`, without `SIGPIPE` for a peer that has gone (EPIPE
+/// instead), as `TcpStream::write` does; from the request's section, as [`recv`].
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
+pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is readable for its length.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+    match n {
+        -1 => Err(io::Error::last_os_error()),
+        n => Ok(n as usize),
+    }
+}
+
+/// `buf` as bytes that need not be initialised, for [`recv`].
+pub(crate) fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<u8>` has `u8`'s layout, and every caller writes only initialised
+    // bytes through it (`recv` writes what it received).
+    #[allow(unsafe_code)]
+    unsafe {
+        &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>])
+    }
+}
+
 /// Reads with `read` into `buf`'s spare capacity (never initialised: only the bytes read are
 /// touched) and extends `buf` by what it read, at most `keep` bytes of it. Returns what
 /// `read` returned.
@@ -452,5 +493,26 @@ mod tests {
         assert_eq!(in_child(libc::SYS_getppid, [0; 4]), parent);
         let bad = -(libc::EBADF as libc::c_long);
         assert_eq!(in_child(libc::SYS_close, [-1, 0, 0, 0]), bad);
+    }
+
+    #[test]
+    fn recv_and_send_move_bytes_and_report_the_kernel_s_errors() {
+        use std::os::unix::net::UnixStream;
+        let (a, b) = UnixStream::pair().unwrap();
+        assert_eq!(send(a.as_raw_fd(), b"ping").unwrap(), 4);
+        let mut buf = [MaybeUninit::new(0u8); 8];
+        assert_eq!(recv(b.as_raw_fd(), &mut buf, 0).unwrap(), 4);
+        // SAFETY: recv initialised the first four bytes.
+        let got: Vec<u8> = buf[..4]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        assert_eq!(got, b"ping");
+        let nothing = recv(b.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT).unwrap_err();
+        assert_eq!(nothing.kind(), io::ErrorKind::WouldBlock);
+        drop(b);
+        assert_eq!(recv(a.as_raw_fd(), as_uninit(&mut [0; 8]), 0).unwrap(), 0);
+        let gone = send(a.as_raw_fd(), b"anyone?").unwrap_err();
+        assert_eq!(gone.raw_os_error(), Some(libc::EPIPE));
     }
 }
