@@ -74,6 +74,49 @@ impl SocketAddress {
             SocketAddress::Unix(addr) => addr.0.clone(),
         }
     }
+
+    /// Calls `f` with the address as the kernel takes it (`sendto`'s): what `to_sockaddr`
+    /// gives, made by the request's code without a copy of a whole `sockaddr_storage`
+    /// (in a forked child, socket2's conversions are a window of code of their own).
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
+    pub(crate) fn with_raw<R>(
+        &self,
+        f: impl FnOnce(*const libc::sockaddr, libc::socklen_t) -> R,
+    ) -> R {
+        fn raw<A>(addr: &A) -> (*const libc::sockaddr, libc::socklen_t) {
+            let ptr: *const A = addr;
+            (ptr.cast(), std::mem::size_of::<A>() as libc::socklen_t)
+        }
+        match self {
+            SocketAddress::Inet(SocketAddr::V4(v4)) => {
+                let addr = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: v4.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                let (ptr, len) = raw(&addr);
+                f(ptr, len)
+            }
+            SocketAddress::Inet(SocketAddr::V6(v6)) => {
+                let addr = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: v6.port().to_be(),
+                    sin6_flowinfo: v6.flowinfo(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: v6.ip().octets(),
+                    },
+                    sin6_scope_id: v6.scope_id(),
+                };
+                let (ptr, len) = raw(&addr);
+                f(ptr, len)
+            }
+            SocketAddress::Unix(addr) => f(addr.0.as_ptr().cast(), addr.0.len()),
+        }
+    }
 }
 
 impl From<SocketAddr> for SocketAddress {
@@ -173,4 +216,44 @@ pub(crate) fn resolve_unix<P: AsRef<Path> + ?Sized>(path: &P) -> io::Result<Vec<
         )
     })?;
     Ok(vec![SocketAddress::Unix(UnixAddress(addr))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes `with_raw` passes to the kernel.
+    fn raw_bytes(address: &SocketAddress) -> Vec<u8> {
+        address.with_raw(|ptr, len| {
+            // SAFETY: `with_raw` passes an address of `len` bytes, alive during the call.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::slice::from_raw_parts(ptr.cast::<u8>(), len as usize).to_vec()
+            }
+        })
+    }
+
+    #[test]
+    fn the_raw_address_is_the_one_socket2_makes() {
+        let unix = SockAddr::unix("/tmp/socketserver-raw.sock").unwrap();
+        for address in [
+            SocketAddress::Inet("192.0.2.7:5353".parse().unwrap()),
+            SocketAddress::Inet("[2001:db8::1%3]:443".parse().unwrap()),
+            SocketAddress::Inet(SocketAddr::V6(std::net::SocketAddrV6::new(
+                "fe80::1".parse().unwrap(),
+                9,
+                0x12345,
+                2,
+            ))),
+            SocketAddress::Unix(UnixAddress(unix)),
+        ] {
+            let made = address.to_sockaddr();
+            // SAFETY: a `SockAddr` holds `len()` bytes of address.
+            #[allow(unsafe_code)]
+            let expected = unsafe {
+                std::slice::from_raw_parts(made.as_ptr().cast::<u8>(), made.len() as usize)
+            };
+            assert_eq!(raw_bytes(&address), expected, "{address}");
+        }
+    }
 }

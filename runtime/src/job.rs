@@ -165,8 +165,8 @@ where
         self.run()
     }
 
-    fn prepare_fork(&self) {
-        T::prepare_request_buffers(&self.context.config);
+    fn prepare_fork(&mut self) {
+        T::prepare_child(&mut self.incoming, &self.context.config);
     }
 
     #[allow(unsafe_code)]

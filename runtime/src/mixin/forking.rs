@@ -69,7 +69,7 @@ impl Mixin for Forking {
 
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
-    fn process<J: Job>(&self, job: J) -> io::Result<()> {
+    fn process<J: Job>(&self, mut job: J) -> io::Result<()> {
         // Only at the limit (`handle_request`: the serving loop waits for room itself).
         if self.children.is_full() {
             self.children.wait_for_one();

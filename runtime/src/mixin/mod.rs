@@ -107,7 +107,7 @@ pub trait Job: Send {
     /// Readies the calling thread to fork a child for this job: what the child would
     /// otherwise set up itself (its buffers), since every page a child writes costs it a
     /// copy-on-write page fault. Called on the thread that forks, before the fork.
-    fn prepare_fork(&self);
+    fn prepare_fork(&mut self);
 
     /// Runs the request in a child process just forked, which exits next: what the job
     /// shares with the parent (its server's state, the allocator's pages) is left as it is

@@ -56,8 +56,13 @@ impl AsFd for DatagramSocket {
 }
 
 impl AsRawFd for DatagramSocket {
+    // std's `as_raw_fd` inlines, where its `as_fd` is a call into std's code.
+    #[inline]
     fn as_raw_fd(&self) -> RawFd {
-        self.as_fd().as_raw_fd()
+        match self {
+            DatagramSocket::Udp(s) => s.as_raw_fd(),
+            DatagramSocket::Unix(s) => s.as_raw_fd(),
+        }
     }
 }
 
@@ -96,6 +101,7 @@ impl DatagramRequest {
     #[link_section = "socketserver_request"]
     pub(crate) fn new(
         data: Vec<u8>,
+        reply: Option<Vec<u8>>,
         truncated: bool,
         socket: Arc<DatagramSocket>,
         client_address: SocketAddress,
@@ -104,7 +110,7 @@ impl DatagramRequest {
     ) -> DatagramRequest {
         DatagramRequest {
             rfile: Cursor::new(data),
-            wfile: super::spare::take_reply(),
+            wfile: reply.unwrap_or_else(super::spare::take_reply),
             truncated,
             socket,
             client_address,
@@ -147,9 +153,13 @@ impl DatagramRequest {
     /// [`Stats::dropped_replies`](crate::Stats::dropped_replies), and the error is
     /// [`io::ErrorKind::WouldBlock`]. A client that does not read its replies cannot hold
     /// the server.
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
     pub fn reply(&self, data: &[u8]) -> io::Result<usize> {
-        let to = self.client_address.to_sockaddr();
-        let sent = SockRef::from(&*self.socket).send_to_with_flags(data, &to, libc::MSG_DONTWAIT);
+        let fd = self.socket.as_raw_fd();
+        let sent = self
+            .client_address
+            .with_raw(|to, len| crate::sys::send_to(fd, data, to, len, libc::MSG_DONTWAIT));
         if let Err(e) = &sent {
             if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)) {
                 let counters = self.server.in_flight().counters();

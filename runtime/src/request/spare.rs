@@ -11,10 +11,9 @@ use std::cell::Cell;
 thread_local! {
     static READ: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
     static REPLY: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
-    /// The capacities of the spare buffers (0: none), read without taking them: readying a
-    /// thread that has them then writes nothing (see [`prepare`]).
+    /// The capacity of the spare read buffer (0: none), read without taking it: readying a
+    /// thread that has it then writes nothing (see [`prepare`]).
     static READ_CAPACITY: Cell<usize> = const { Cell::new(0) };
-    static REPLY_CAPACITY: Cell<usize> = const { Cell::new(0) };
     /// False on a thread that serves one request and ends. (No destructor: reading it
     /// registers nothing.)
     static KEEPS: Cell<bool> = const { Cell::new(true) };
@@ -56,7 +55,6 @@ pub(crate) fn take_reply() -> Vec<u8> {
     if !KEEPS.get() {
         return Vec::new();
     }
-    REPLY_CAPACITY.set(0);
     let mut buf = REPLY.take().unwrap_or_default();
     buf.clear();
     buf
@@ -65,7 +63,6 @@ pub(crate) fn take_reply() -> Vec<u8> {
 /// Keeps `buf` as the thread's spare reply buffer.
 pub(crate) fn keep_reply(buf: Vec<u8>) {
     if buf.capacity() > 0 && KEEPS.get() {
-        REPLY_CAPACITY.set(buf.capacity());
         REPLY.set(Some(buf));
     }
 }
@@ -73,24 +70,28 @@ pub(crate) fn keep_reply(buf: Vec<u8>) {
 /// The room a reply buffer is readied with: what `io::copy` into a `Vec` reserves.
 const REPLY_ROOM: usize = 8 * 1024;
 
-/// Readies the thread's spare buffers for a thread about to fork a child that will take a
-/// read buffer of `read` bytes (if any) and a reply buffer (if `reply`): the slots set up
-/// (a child that registered their destructors itself would page the dynamic loader in, a
-/// dozen page faults) and the buffers allocated (a child that allocated would write to the
-/// allocator's pages). A thread whose buffers are ready already writes nothing: after its
-/// previous `fork`, each page it writes is a copy-on-write fault.
-pub(crate) fn prepare(read: Option<usize>, reply: bool) {
-    match read {
-        Some(capacity) if READ_CAPACITY.get() != capacity => keep(take(capacity)),
-        _ => READ.with(|_| ()),
-    }
-    if reply && REPLY_CAPACITY.get() < REPLY_ROOM {
-        let mut buf = take_reply();
-        buf.reserve(REPLY_ROOM);
-        keep_reply(buf);
+/// Readies the thread's spare read buffer for a thread about to fork a child that will take
+/// one of `capacity` bytes: the slot set up (a child that registered its destructor itself
+/// would page the dynamic loader in, a dozen page faults) and the buffer allocated (a child
+/// that allocated would write to the allocator's pages). A thread whose buffer is ready
+/// already writes nothing: after its previous `fork`, each page it writes is a copy-on-write
+/// fault.
+pub(crate) fn prepare(capacity: usize) {
+    if READ_CAPACITY.get() != capacity {
+        keep(take(capacity));
     } else {
-        REPLY.with(|_| ());
+        READ.with(|_| ());
     }
+}
+
+/// A reply buffer for a child about to be forked, taken by the thread that forks (the child
+/// then runs no thread-local's accessor, a window of code of its own): the thread's spare
+/// one, with room for a reply so that the child allocates nothing. The parent's copy comes
+/// back with [`keep_reply`].
+pub(crate) fn take_reply_for_child() -> Vec<u8> {
+    let mut buf = take_reply();
+    buf.reserve(REPLY_ROOM);
+    buf
 }
 
 #[cfg(test)]
@@ -130,8 +131,13 @@ mod tests {
 
     #[test]
     fn prepared_buffers_are_there_to_take() {
-        prepare(Some(128), true);
-        assert!(take_reply().capacity() >= REPLY_ROOM);
+        prepare(128);
         assert_eq!(take(128).capacity(), 128);
+        let reply = take_reply_for_child();
+        assert!(reply.capacity() >= REPLY_ROOM && reply.is_empty());
+        let address = reply.as_ptr();
+        keep_reply(reply);
+        let again = take_reply_for_child();
+        assert_eq!(again.as_ptr(), address, "the same buffer again");
     }
 }

@@ -315,6 +315,35 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// `sendto(2)` of `buf` on socket `fd` to `to`, with `flags`; from the request's section,
+/// as [`recv`] (socket2's own is a window of code of its own to a forked child).
+#[allow(unsafe_code)]
+#[link_section = "socketserver_request"]
+pub(crate) fn send_to(
+    fd: RawFd,
+    buf: &[u8],
+    to: *const libc::sockaddr,
+    len: libc::socklen_t,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    // SAFETY: `buf` is readable for its length; the caller passes a socket address of `len`
+    // bytes.
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            flags | libc::MSG_NOSIGNAL,
+            to,
+            len,
+        )
+    };
+    match n {
+        -1 => Err(io::Error::last_os_error()),
+        n => Ok(n as usize),
+    }
+}
+
 /// `buf` as bytes that need not be initialised, for [`recv`].
 pub(crate) fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: `MaybeUninit<u8>` has `u8`'s layout, and every caller writes only initialised

@@ -14,7 +14,8 @@ use super::{BindAddress, Transport};
 use crate::address::{resolve_inet, resolve_unix, SocketAddress};
 use crate::config::ServerConfig;
 use crate::request::{
-    keep_spare_buffer, prepare_spare_buffer, take_spare_buffer, DatagramRequest, DatagramSocket,
+    keep_spare_buffer, keep_spare_reply, take_reply_for_child, take_spare_buffer, DatagramRequest,
+    DatagramSocket,
 };
 use crate::shutdown::ServerHandle;
 use crate::sys;
@@ -39,19 +40,34 @@ impl AsRawFd for DatagramListener {
 /// socket to reply from.
 #[derive(Debug)]
 pub struct Datagram {
-    data: Received,
+    data: Spare,
+    /// The reply's buffer, readied for a forked child (`prepare_child`); otherwise the
+    /// request takes the thread's own.
+    reply: Option<Spare>,
     truncated: bool,
     socket: Arc<DatagramSocket>,
 }
 
-/// A received datagram's bytes. Dropped unserved (a rejected datagram, the parent's
-/// copy of a forked one), the buffer serves the thread's next datagram.
+/// A buffer of the thread's spares, and how to keep it. Dropped unused (a rejected
+/// datagram, the parent's copy of a forked one), it serves the thread's next datagram.
 #[derive(Debug)]
-struct Received(Vec<u8>);
+struct Spare(Vec<u8>, fn(Vec<u8>));
 
-impl Drop for Received {
+impl Spare {
+    /// The buffer, taken out without keeping anything: the request that takes it keeps it
+    /// when it ends (a forked child's request never ends, and runs none of the spares'
+    /// code).
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
+    fn into_inner(self) -> Vec<u8> {
+        let mut spare = std::mem::ManuallyDrop::new(self);
+        std::mem::take(&mut spare.0)
+    }
+}
+
+impl Drop for Spare {
     fn drop(&mut self) {
-        keep_spare_buffer(std::mem::take(&mut self.0));
+        (self.1)(std::mem::take(&mut self.0));
     }
 }
 
@@ -106,7 +122,8 @@ fn receive(
         Ok((len, addr)) => {
             let truncated = len > data.len();
             let datagram = Datagram {
-                data: Received(data),
+                data: Spare(data, keep_spare_buffer),
+                reply: None,
                 truncated,
                 socket: listener.socket.clone(),
             };
@@ -156,9 +173,10 @@ macro_rules! datagram_items {
             receive(listener, config)
         }
 
-        fn prepare_request_buffers(_config: &ServerConfig) {
-            // The datagram's buffer comes from this thread already; the reply's not.
-            prepare_spare_buffer(None, true);
+        fn prepare_child(incoming: &mut Datagram, _config: &ServerConfig) {
+            // The datagram's buffer comes from this thread already; the reply's is taken
+            // here, so that the child takes no thread-local.
+            incoming.reply = Some(Spare(take_reply_for_child(), keep_spare_reply));
         }
 
         #[allow(unsafe_code)]
@@ -172,12 +190,14 @@ macro_rules! datagram_items {
             // Moved, not cloned: in a forked child, a clone and a drop would write to
             // the socket's count, a page shared with the parent.
             let Datagram {
-                mut data,
+                data,
+                reply,
                 truncated,
                 socket,
             } = incoming;
             Ok(DatagramRequest::new(
-                std::mem::take(&mut data.0),
+                data.into_inner(),
+                reply.map(Spare::into_inner),
                 truncated,
                 socket,
                 client_address,

@@ -76,12 +76,13 @@ pub trait Transport: Send + Sync + Sized + 'static {
         config: &ServerConfig,
     ) -> io::Result<Option<(Self::Incoming, SocketAddress)>>;
 
-    /// Readies the calling thread's spare buffers (see `request/spare.rs`) for the next
-    /// request `open_request` opens on it: allocated and set up ahead, as a thread about to
-    /// fork a child for the request wants (each page the child writes is a copy-on-write
-    /// page fault). Default: nothing to ready.
-    fn prepare_request_buffers(config: &ServerConfig) {
-        let _ = config;
+    /// Readies what `open_request` will take for `incoming` in a child about to be forked:
+    /// its buffers allocated and set up ahead, in `incoming` or as the calling thread's spare
+    /// ones (see `request/spare.rs`), since each page the child writes is a copy-on-write
+    /// page fault, and each 64 KiB window of code it runs (a thread-local's accessor among
+    /// them) another. Default: nothing to ready.
+    fn prepare_child(incoming: &mut Self::Incoming, config: &ServerConfig) {
+        let _ = (incoming, config);
     }
 
     /// Turns what `accept` returned into the handler's request (applying per-request

@@ -221,8 +221,8 @@ macro_rules! stream_items {
             Ok(accept(listener)?.map(|(s, a)| (($wrap)(s), a)))
         }
 
-        fn prepare_request_buffers(config: &ServerConfig) {
-            prepare_spare_buffer(Some(config.rbufsize.max(1)), false);
+        fn prepare_child(_incoming: &mut StreamSocket, config: &ServerConfig) {
+            prepare_spare_buffer(config.rbufsize.max(1));
         }
 
         #[allow(unsafe_code)]
