@@ -2,7 +2,9 @@
 //! who did not take a framework would write them. `Sync` serves one client after the other
 //! on the main thread; `Threading` spawns a thread per connection (per datagram for the
 //! datagram transports, as Python's `ThreadingUDPServer` does); `Forking` forks a child per
-//! connection (per datagram) and reaps ended children from a `SIGCHLD` handler.
+//! connection (per datagram) and reaps ended children from a `SIGCHLD` handler; `Pool` runs
+//! `Sync`'s loop on a fixed number of threads that share the socket, each accepting (or
+//! receiving) for itself, as the library's pool does by default.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, UdpSocket};
@@ -46,6 +48,15 @@ pub enum Model {
     Threading,
     /// In a forked child each.
     Forking,
+    /// On one of [`pool_workers`] threads, each serving what it accepts.
+    Pool,
+}
+
+/// How many threads the hand-written pool runs: the library's default `pool_min`, four per
+/// CPU and at least 8.
+pub fn pool_workers() -> usize {
+    let cpus = thread::available_parallelism().map_or(2, |n| n.get());
+    (4 * cpus).max(8)
 }
 
 /// Reaps every ended child: the forking server's `SIGCHLD` handler (async-signal-safe).
@@ -76,7 +87,7 @@ fn reap_on_sigchld() -> io::Result<()> {
 /// Runs `job` as `model` says.
 fn dispatch(model: Model, job: impl FnOnce() + Send + 'static) {
     match model {
-        Model::Sync => job(),
+        Model::Sync | Model::Pool => job(),
         Model::Threading => {
             thread::spawn(job);
         }
@@ -101,64 +112,89 @@ pub fn serve(model: Model, transport: Transport, address: &str) -> io::Result<()
     if model == Model::Forking {
         reap_on_sigchld()?;
     }
+    // A pool: the serial loop, on each of its threads.
+    let threads = if model == Model::Pool {
+        pool_workers()
+    } else {
+        1
+    };
     match transport {
         Transport::Tcp => {
             let listener = TcpListener::bind(address)?;
             announce(&listener.local_addr()?)?;
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                dispatch(model, move || echo_stream(stream));
-            }
+            on_threads(threads, || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    dispatch(model, move || echo_stream(stream));
+                }
+            });
         }
         Transport::Unix => {
             let listener = UnixListener::bind(address)?;
             announce(&address)?;
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                dispatch(model, move || echo_stream(stream));
-            }
+            on_threads(threads, || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    dispatch(model, move || echo_stream(stream));
+                }
+            });
         }
         Transport::Udp => {
             let socket = Arc::new(UdpSocket::bind(address)?);
             announce(&socket.local_addr()?)?;
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let Ok((n, peer)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                if model == Model::Sync {
-                    let _ = socket.send_to(&buf[..n], peer);
-                } else {
-                    let socket = socket.clone();
-                    let data = buf[..n].to_vec();
-                    dispatch(model, move || {
-                        let _ = socket.send_to(&data, peer);
-                    });
+            on_threads(threads, || {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    if matches!(model, Model::Sync | Model::Pool) {
+                        let _ = socket.send_to(&buf[..n], peer);
+                    } else {
+                        let socket = socket.clone();
+                        let data = buf[..n].to_vec();
+                        dispatch(model, move || {
+                            let _ = socket.send_to(&data, peer);
+                        });
+                    }
                 }
-            }
+            });
         }
         Transport::UnixDgram => {
             let socket = Arc::new(UnixDatagram::bind(address)?);
             announce(&address)?;
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let Ok((n, peer)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                let Some(path) = peer.as_pathname().map(|p| p.to_path_buf()) else {
-                    continue; // an unbound client cannot be answered
-                };
-                if model == Model::Sync {
-                    let _ = socket.send_to(&buf[..n], path);
-                } else {
-                    let socket = socket.clone();
-                    let data = buf[..n].to_vec();
-                    dispatch(model, move || {
-                        let _ = socket.send_to(&data, path);
-                    });
+            on_threads(threads, || {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    let Some(path) = peer.as_pathname().map(|p| p.to_path_buf()) else {
+                        continue; // an unbound client cannot be answered
+                    };
+                    if matches!(model, Model::Sync | Model::Pool) {
+                        let _ = socket.send_to(&buf[..n], path);
+                    } else {
+                        let socket = socket.clone();
+                        let data = buf[..n].to_vec();
+                        dispatch(model, move || {
+                            let _ = socket.send_to(&data, path);
+                        });
+                    }
                 }
-            }
+            });
         }
     }
     Ok(())
+}
+
+/// Runs `serve` on `threads` threads (the calling one among them), until the process is
+/// killed.
+fn on_threads(threads: usize, serve: impl Fn() + Sync) {
+    thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(&serve);
+        }
+        serve();
+    });
 }

@@ -31,7 +31,8 @@ pub struct Kind {
     pub launch: Launch,
     /// The hand-written server its ratios are taken against.
     pub baseline: &'static str,
-    /// Most connections served at once (`Forking`'s `max_children`); `None`: unbounded.
+    /// Most connections served at once (`Forking`'s `max_children`, a fixed pool's threads);
+    /// `None`: unbounded.
     pub max_connections: Option<usize>,
     /// How long to wait after the load before reading its CPU time, so that the last
     /// requests end and their children are reaped.
@@ -43,6 +44,7 @@ pub struct Kind {
 const HAND_SYNC: &str = "hand-sync";
 const HAND_THREADING: &str = "hand-threading";
 const HAND_FORKING: &str = "hand-forking";
+const HAND_POOL: &str = "hand-pool";
 
 /// Every server, in the order the driver alternates them (A B A B ...), each
 /// hand-written baseline right before the `server!` type it is compared with.
@@ -126,11 +128,21 @@ pub const KINDS: &[Kind] = &[
         ours: true,
     },
     Kind {
+        name: HAND_POOL,
+        model: Model::Concurrent,
+        launch: Launch::Rust,
+        baseline: HAND_POOL,
+        // A fixed pool (`hand::pool_workers`, 8 on this machine's 2 CPUs): more connections
+        // at once would wait for a thread.
+        max_connections: Some(8),
+        settle_ms: 50,
+        ours: false,
+    },
+    Kind {
         name: "ours-pool",
         model: Model::Concurrent,
         launch: Launch::Example(&["--mixin", "pool"]),
-        // No hand-written pool: compared with a thread per connection.
-        baseline: HAND_THREADING,
+        baseline: HAND_POOL,
         // The pool grows while every worker is busy (up to `pool_max`, 256 on 2 CPUs), so
         // it takes every case's connections.
         max_connections: None,

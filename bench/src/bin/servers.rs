@@ -1,6 +1,6 @@
 //! The reference servers, one per `--kind`: the hand-written `std::net` baselines
-//! (`hand-sync`, `hand-threading`, `hand-forking`) and `tokio`. Each prints `listening on ADDR`
-//! and serves echo until killed. The `server!` servers (`ours-*`) are the echo example itself
+//! (`hand-sync`, `hand-threading`, `hand-forking`, `hand-pool`) and `tokio`. Each prints
+//! `listening on ADDR` and serves echo until killed. The `server!` servers (`ours-*`) are the echo example itself
 //! (`examples/echo.rs`), which the driver runs as users do.
 //!
 //!     servers --kind KIND [--transport tcp|unix|udp|unix-dgram] [--bind ADDR]
@@ -33,6 +33,7 @@ fn run() -> Result<(), String> {
         "hand-sync" => hand::serve(hand::Model::Sync, transport, &address),
         "hand-threading" => hand::serve(hand::Model::Threading, transport, &address),
         "hand-forking" => hand::serve(hand::Model::Forking, transport, &address),
+        "hand-pool" => hand::serve(hand::Model::Pool, transport, &address),
         #[cfg(feature = "tokio")]
         "tokio" => socketserver_bench::tokio_echo::serve(transport, &address),
         #[cfg(not(feature = "tokio"))]

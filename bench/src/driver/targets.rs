@@ -81,6 +81,7 @@ fn cpu_vs_hand(m: &Measurements) -> Vec<Target> {
             ("ours-sync", "hand-sync"),
             ("ours-threading", "hand-threading"),
             ("ours-forking", "hand-forking"),
+            ("ours-pool", "hand-pool"),
         ] {
             let a = m.median(case, kind, Metric::Cpu);
             let b = m.median(case, hand, Metric::Cpu);
