@@ -157,9 +157,10 @@ impl DatagramRequest {
     #[link_section = "socketserver_request"]
     pub fn reply(&self, data: &[u8]) -> io::Result<usize> {
         let fd = self.socket.as_raw_fd();
-        let sent = self
-            .client_address
-            .with_raw(|to, len| crate::sys::send_to(fd, data, to, len, libc::MSG_DONTWAIT));
+        let sent = self.client_address.with_raw(|to, len| {
+            // SAFETY: `with_raw` passes an address of `len` bytes, alive during the call.
+            unsafe { crate::sys::send_to(fd, data, to, len, libc::MSG_DONTWAIT) }
+        });
         if let Err(e) = &sent {
             if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)) {
                 let counters = self.server.in_flight().counters();

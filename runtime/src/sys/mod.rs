@@ -295,11 +295,7 @@ pub(crate) fn recv(
     flags: libc::c_int,
 ) -> io::Result<usize> {
     // SAFETY: `buf` is writable for its length; the kernel writes only bytes it received.
-    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
-    match n {
-        -1 => Err(io::Error::last_os_error()),
-        n => Ok(n as usize),
-    }
+    bytes(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
 }
 
 /// `send(2)` of `buf` on socket `fd`, without `SIGPIPE` for a peer that has gone (EPIPE
@@ -308,26 +304,24 @@ pub(crate) fn recv(
 #[link_section = "socketserver_request"]
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is readable for its length.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-    match n {
-        -1 => Err(io::Error::last_os_error()),
-        n => Ok(n as usize),
-    }
+    bytes(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
 }
 
 /// `sendto(2)` of `buf` on socket `fd` to `to`, with `flags`; from the request's section,
 /// as [`recv`] (socket2's own is a window of code of its own to a forked child).
+///
+/// # Safety
+/// `to` points to a socket address of `len` bytes, readable for the call.
 #[allow(unsafe_code)]
 #[link_section = "socketserver_request"]
-pub(crate) fn send_to(
+pub(crate) unsafe fn send_to(
     fd: RawFd,
     buf: &[u8],
     to: *const libc::sockaddr,
     len: libc::socklen_t,
     flags: libc::c_int,
 ) -> io::Result<usize> {
-    // SAFETY: `buf` is readable for its length; the caller passes a socket address of `len`
-    // bytes.
+    // SAFETY: `buf` is readable for its length; `to` is the caller's to keep valid.
     let n = unsafe {
         libc::sendto(
             fd,
@@ -338,6 +332,13 @@ pub(crate) fn send_to(
             len,
         )
     };
+    bytes(n)
+}
+
+/// A byte count as `recv`, `send` and `sendto` return it: -1 is the error in `errno`.
+#[link_section = "socketserver_request"]
+#[allow(unsafe_code)]
+fn bytes(n: isize) -> io::Result<usize> {
     match n {
         -1 => Err(io::Error::last_os_error()),
         n => Ok(n as usize),
