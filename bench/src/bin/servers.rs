@@ -1,7 +1,7 @@
 //! The reference servers, one per `--kind`: the hand-written `std::net` baselines
 //! (`hand-sync`, `hand-threading`, `hand-forking`, `hand-pool`) and `tokio`. Each prints
-//! `listening on ADDR` and serves echo until killed. The `server!` servers (`ours-*`) are the echo example itself
-//! (`examples/echo.rs`), which the driver runs as users do.
+//! `listening on ADDR` and serves echo until killed. The `server!` servers (`ours-*`) are the
+//! echo example itself (`examples/echo.rs`), which the driver runs as users do.
 //!
 //!     servers --kind KIND [--transport tcp|unix|udp|unix-dgram] [--bind ADDR]
 //!

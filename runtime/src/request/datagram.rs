@@ -8,8 +8,6 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use socket2::SockRef;
-
 use crate::address::SocketAddress;
 use crate::inflight::Counter;
 use crate::shutdown::ServerHandle;
@@ -42,7 +40,24 @@ impl DatagramSocket {
 
     /// Sends one datagram to `to`; returns the number of bytes sent.
     pub fn send_to(&self, buf: &[u8], to: &SocketAddress) -> io::Result<usize> {
-        SockRef::from(self).send_to(buf, &to.to_sockaddr())
+        self.send_with_flags(buf, to, 0)
+    }
+
+    /// `sendto(2)` of `buf` to `to` with `flags`, from the request's section (a forked
+    /// child's replies go through it; socket2's own is a window of code of its own).
+    #[allow(unsafe_code)]
+    #[link_section = "socketserver_request"]
+    fn send_with_flags(
+        &self,
+        buf: &[u8],
+        to: &SocketAddress,
+        flags: libc::c_int,
+    ) -> io::Result<usize> {
+        let fd = self.as_raw_fd();
+        to.with_raw(|to, len| {
+            // SAFETY: `with_raw` passes an address of `len` bytes, alive during the call.
+            unsafe { crate::sys::send_to(fd, buf, to, len, flags) }
+        })
     }
 }
 
@@ -156,11 +171,9 @@ impl DatagramRequest {
     #[allow(unsafe_code)]
     #[link_section = "socketserver_request"]
     pub fn reply(&self, data: &[u8]) -> io::Result<usize> {
-        let fd = self.socket.as_raw_fd();
-        let sent = self.client_address.with_raw(|to, len| {
-            // SAFETY: `with_raw` passes an address of `len` bytes, alive during the call.
-            unsafe { crate::sys::send_to(fd, data, to, len, libc::MSG_DONTWAIT) }
-        });
+        let sent = self
+            .socket
+            .send_with_flags(data, &self.client_address, libc::MSG_DONTWAIT);
         if let Err(e) = &sent {
             if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)) {
                 let counters = self.server.in_flight().counters();
